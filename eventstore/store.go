@@ -68,3 +68,25 @@ type Store interface {
 	// Close releases the store's resources; it waits for nothing else.
 	Close() error
 }
+
+// Checkpoints keeps named positions in the global order (the relay's,
+// each projection's) in the store itself, so a checkpoint and the writes it
+// covers can share a database. Names are permanent IDs: renaming one starts
+// it from zero.
+type Checkpoints interface {
+	// LoadCheckpoint returns the saved position, or the zero Position when
+	// none was saved.
+	LoadCheckpoint(ctx context.Context, name string) (Position, error)
+	// SaveCheckpoint records the position for the name.
+	SaveCheckpoint(ctx context.Context, name string, pos Position) error
+}
+
+// Leader runs work that must have one active instance across processes.
+type Leader interface {
+	// Lead blocks until this process holds the named lock (or ctx ends), then
+	// runs fn with a context that is cancelled if the lock is lost, releases
+	// the lock when fn returns, and returns fn's error. On PostgreSQL the lock
+	// is a session advisory lock; on SQLite, where one process owns the
+	// file, a lock within the process.
+	Lead(ctx context.Context, name string, fn func(ctx context.Context) error) error
+}
