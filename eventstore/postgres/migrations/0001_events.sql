@@ -1,0 +1,114 @@
+-- The event store. One row per event; see DESIGN.md (Event store).
+--
+-- Global order is (transaction_id, position): position is assigned at insert,
+-- so it does not follow commit order; transaction_id lets a reader stop below
+-- the oldest transaction still in flight (pg_snapshot_xmin), so it never
+-- skips an event that commits late. Appends to different streams never wait
+-- for each other: no table lock, no global sequence lock.
+CREATE TABLE events (
+    position       bigint      GENERATED ALWAYS AS IDENTITY,
+    transaction_id xid8        NOT NULL DEFAULT pg_current_xact_id(),
+    event_id       text        NOT NULL,
+    stream_id      text        NOT NULL,
+    category       text        NOT NULL,
+    version        bigint      NOT NULL,
+    type           text        NOT NULL,
+    schema_version integer     NOT NULL,
+    data           jsonb       NOT NULL,
+    metadata       jsonb       NOT NULL,
+    recorded_at    timestamptz NOT NULL,
+    prev_hash      bytea       NOT NULL,
+    hash           bytea       NOT NULL,
+    CONSTRAINT events_event_id_key UNIQUE (event_id),
+    CONSTRAINT events_stream_version_key UNIQUE (stream_id, version),
+    CONSTRAINT events_version_positive CHECK (version > 0)
+);
+
+CREATE INDEX events_global_order ON events (transaction_id, position);
+
+-- Named positions in the global order (the relay's, each projection's).
+CREATE TABLE checkpoints (
+    name           text        PRIMARY KEY,
+    transaction_id bigint      NOT NULL,
+    position       bigint      NOT NULL,
+    updated_at     timestamptz NOT NULL DEFAULT now()
+);
+
+-- vega_append writes one Append call in one statement (one round trip):
+-- idempotency check by event ID, expected-version check, hash chain, insert.
+-- p_expected: -1 any, -2 stream exists, N >= 0 exact (0: no stream).
+-- p_content[i] is the content hash the application computed (eventstore.ContentHash);
+-- the chain hash is sha256(prev_hash || int8send(version) || content).
+-- Errors: SQLSTATE VGCON (message: the actual version) on a version mismatch,
+-- VGIDM (message: event id, detail: reason) on reused event IDs. A concurrent
+-- append that wins the race surfaces as 23505 on events_stream_version_key.
+CREATE FUNCTION vega_append(
+    p_stream text, p_category text, p_expected bigint,
+    p_ids text[], p_types text[], p_schema_versions integer[],
+    p_data jsonb[], p_metadata jsonb[], p_recorded_at timestamptz, p_content bytea[])
+RETURNS TABLE (out_version bigint, out_tx text, out_position bigint, out_written boolean)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_n       integer := cardinality(p_ids);
+    v_found   integer;
+    v_first   bigint;
+    v_current bigint;
+    v_prev    bytea;
+    v_prevs   bytea[] := '{}';
+    v_hashes  bytea[] := '{}';
+    v_bad     text;
+BEGIN
+    SELECT count(*), min(e.version) INTO v_found, v_first
+      FROM events e WHERE e.event_id = ANY (p_ids);
+    IF v_found > 0 THEN
+        SELECT n.id INTO v_bad
+          FROM unnest(p_ids, p_types, p_schema_versions, p_data, p_metadata)
+               WITH ORDINALITY AS n(id, typ, sv, dat, met, ord)
+          LEFT JOIN events e ON e.event_id = n.id
+         WHERE e.event_id IS NULL OR e.stream_id <> p_stream
+            OR e.version <> v_first + n.ord - 1 OR e.type <> n.typ
+            OR e.schema_version <> n.sv OR e.data <> n.dat OR e.metadata <> n.met
+         ORDER BY n.ord LIMIT 1;
+        IF v_bad IS NOT NULL THEN
+            RAISE EXCEPTION USING ERRCODE = 'VGIDM', MESSAGE = v_bad,
+                DETAIL = CASE WHEN v_found < v_n THEN 'partial overlap with an earlier append'
+                              ELSE 'written before with other content or at another place' END;
+        END IF;
+        -- The same events at the same place: an idempotent repeat when the
+        -- expectation held for the original write.
+        IF p_expected = -1 OR (p_expected = -2 AND v_first > 1) OR p_expected = v_first - 1 THEN
+            RETURN QUERY SELECT e.version, e.transaction_id::text, e.position, false
+              FROM events e WHERE e.event_id = ANY (p_ids) ORDER BY e.version;
+            RETURN;
+        END IF;
+        SELECT coalesce(max(e.version), 0) INTO v_current FROM events e WHERE e.stream_id = p_stream;
+        RAISE EXCEPTION USING ERRCODE = 'VGCON', MESSAGE = v_current::text;
+    END IF;
+
+    SELECT e.version, e.hash INTO v_current, v_prev
+      FROM events e WHERE e.stream_id = p_stream ORDER BY e.version DESC LIMIT 1;
+    IF NOT FOUND THEN
+        v_current := 0;
+        v_prev := decode(repeat('00', 32), 'hex');
+    END IF;
+    IF NOT (p_expected = -1 OR (p_expected = -2 AND v_current > 0) OR p_expected = v_current) THEN
+        RAISE EXCEPTION USING ERRCODE = 'VGCON', MESSAGE = v_current::text;
+    END IF;
+
+    FOR i IN 1 .. v_n LOOP
+        v_prevs := v_prevs || v_prev;
+        v_prev := sha256(v_prev || int8send(v_current + i) || p_content[i]);
+        v_hashes := v_hashes || v_prev;
+    END LOOP;
+
+    RETURN QUERY
+    INSERT INTO events AS e (event_id, stream_id, category, version, type, schema_version,
+                             data, metadata, recorded_at, prev_hash, hash)
+    SELECT n.id, p_stream, p_category, v_current + n.ord, n.typ, n.sv, n.dat, n.met,
+           p_recorded_at, v_prevs[n.ord], v_hashes[n.ord]
+      FROM unnest(p_ids, p_types, p_schema_versions, p_data, p_metadata)
+           WITH ORDINALITY AS n(id, typ, sv, dat, met, ord)
+     ORDER BY n.ord
+    RETURNING e.version, e.transaction_id::text, e.position, true;
+END;
+$$;
