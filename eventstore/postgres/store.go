@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -187,13 +188,15 @@ func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected
 		datas[i], metas[i] = string(e.Data), string(meta[i])
 		content[i] = eventstore.ContentHash(stream, e.Type, e.SchemaVersion, data[i], meta[i], recordedAt)
 	}
-	// A concurrent repeat of the same call can lose the race on
-	// events_event_id_key; the second attempt sees the first's rows and
-	// answers as an idempotent repeat (or a conflict).
-	for attempt := 0; ; attempt++ {
+	// Retrying is safe because appends are idempotent by event ID: when a
+	// connection dies after the database committed but before we heard so,
+	// the retry finds the same events at the same place and answers as a
+	// repeat. A concurrent repeat of the same call can also lose the race on
+	// events_event_id_key; the retry then sees the other call's rows.
+	for attempt := 1; ; attempt++ {
 		res, err := s.append(ctx, stream, expected, ids, types, svs, datas, metas, recordedAt, content)
 		if err == nil {
-			if res.Written {
+			if res.Written || attempt > 1 {
 				s.wake.fire()
 				select {
 				case s.kick <- struct{}{}:
@@ -202,12 +205,37 @@ func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected
 			}
 			return res, nil
 		}
-		var pe *pgconn.PgError
-		if attempt == 0 && errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "events_event_id_key" {
+		if attempt < maxAppendAttempts && ctx.Err() == nil && retryable(err) {
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Duration(attempt*attempt) * 10 * time.Millisecond):
+			}
 			continue
 		}
 		return eventstore.AppendResult{}, s.appendError(ctx, stream, expected, err)
 	}
+}
+
+// maxAppendAttempts bounds the retries of an append whose connection failed.
+const maxAppendAttempts = 4
+
+// retryable reports whether err means "the connection failed", so that the
+// outcome is unknown and an idempotent retry will tell, or "lost the race on
+// an event ID", so that a retry will see the winner's rows.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "23505" && pe.ConstraintName == "events_event_id_key":
+			return true
+		case strings.HasPrefix(pe.Code, "08"), pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", pe.Code == "40001", pe.Code == "40P01":
+			return true
+		}
+		return false
+	}
+	// Anything else from the driver (EOF, reset, closed connection) is a
+	// transport failure.
+	return true
 }
 
 func (s *Store) append(ctx context.Context, stream eventstore.StreamID, expected eventstore.ExpectedVersion,
