@@ -216,3 +216,100 @@ func ValidateAppend(stream StreamID, expected ExpectedVersion, events []NewEvent
 	}
 	return data, meta, nil
 }
+
+// DecodeMetadata parses stored metadata. Stores keep it as a flat JSON
+// object of strings, so this reads that shape directly (readers decode it
+// once per event, which made encoding/json the cost of a global read) and
+// falls back to encoding/json for anything else.
+func DecodeMetadata(b []byte) (Metadata, error) {
+	var m Metadata
+	if fastMetadata(b, &m) {
+		return m, nil
+	}
+	m = Metadata{}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return Metadata{}, err
+	}
+	return m, nil
+}
+
+// fastMetadata parses {"key": "value", …} with strings free of escapes; it
+// reports false for anything else, leaving the work to encoding/json.
+func fastMetadata(b []byte, m *Metadata) bool {
+	i := 0
+	skip := func() {
+		for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\t' || b[i] == '\r') {
+			i++
+		}
+	}
+	str := func() (string, bool) {
+		if i >= len(b) || b[i] != '"' {
+			return "", false
+		}
+		i++
+		start := i
+		for i < len(b) && b[i] != '"' {
+			if b[i] == '\\' || b[i] < 0x20 {
+				return "", false
+			}
+			i++
+		}
+		if i >= len(b) {
+			return "", false
+		}
+		s := string(b[start:i])
+		i++
+		return s, true
+	}
+	skip()
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i++
+	skip()
+	if i < len(b) && b[i] == '}' {
+		i++
+		skip()
+		return i == len(b)
+	}
+	for {
+		skip()
+		k, ok := str()
+		if !ok {
+			return false
+		}
+		skip()
+		if i >= len(b) || b[i] != ':' {
+			return false
+		}
+		i++
+		skip()
+		v, ok := str()
+		if !ok {
+			return false
+		}
+		switch k {
+		case "correlation_id":
+			m.CorrelationID = v
+		case "causation_id":
+			m.CausationID = v
+		case "actor":
+			m.Actor = v
+		case "traceparent":
+			m.TraceParent = v
+		default:
+			return false
+		}
+		skip()
+		if i < len(b) && b[i] == ',' {
+			i++
+			continue
+		}
+		if i < len(b) && b[i] == '}' {
+			i++
+			skip()
+			return i == len(b)
+		}
+		return false
+	}
+}

@@ -191,10 +191,22 @@ func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected
 	// Retrying is safe because appends are idempotent by event ID: when a
 	// connection dies after the database committed but before we heard so,
 	// the retry finds the same events at the same place and answers as a
-	// repeat. A concurrent repeat of the same call can also lose the race on
-	// events_event_id_key; the retry then sees the other call's rows.
+	// repeat.
 	for attempt := 1; ; attempt++ {
 		res, err := s.append(ctx, stream, expected, ids, types, svs, datas, metas, recordedAt, content)
+		if err != nil && conflictOrReuse(err) {
+			// The fast path does not look for reused IDs: ask whether
+			// this was a repeat of an earlier append before reporting a
+			// conflict.
+			var rerr error
+			res, rerr = s.repeat(ctx, stream, expected, ids, types, svs, datas, metas)
+			switch {
+			case rerr != nil:
+				err = rerr
+			case res.LastVersion > 0:
+				err = nil
+			}
+		}
 		if err == nil {
 			if res.Written || attempt > 1 {
 				s.wake.fire()
@@ -219,15 +231,23 @@ func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected
 // maxAppendAttempts bounds the retries of an append whose connection failed.
 const maxAppendAttempts = 4
 
+// conflictOrReuse reports whether the fast path failed on the expected
+// version or on an existing event ID: cases where the call may be an
+// idempotent repeat.
+func conflictOrReuse(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	return pe.Code == "VGCON" || pe.Code == "23505"
+}
+
 // retryable reports whether err means "the connection failed", so that the
-// outcome is unknown and an idempotent retry will tell, or "lost the race on
-// an event ID", so that a retry will see the winner's rows.
+// outcome is unknown and an idempotent retry will tell.
 func retryable(err error) bool {
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {
-		case pe.Code == "23505" && pe.ConstraintName == "events_event_id_key":
-			return true
 		case strings.HasPrefix(pe.Code, "08"), pe.Code == "57P01", pe.Code == "57P02", pe.Code == "57P03", pe.Code == "40001", pe.Code == "40P01":
 			return true
 		}
@@ -240,40 +260,53 @@ func retryable(err error) bool {
 
 func (s *Store) append(ctx context.Context, stream eventstore.StreamID, expected eventstore.ExpectedVersion,
 	ids, types []string, svs []int32, datas, metas []string, recordedAt time.Time, content [][]byte) (eventstore.AppendResult, error) {
-	rows, err := s.pool.Query(ctx, `SELECT out_version, out_tx, out_position, out_written
+	rows, err := s.pool.Query(ctx, `SELECT out_version, out_tx, out_position
 		FROM vega_append($1, $2, $3, $4, $5, $6, $7::jsonb[], $8::jsonb[], $9, $10)`,
 		string(stream), stream.Category(), int64(expected), ids, types, svs, datas, metas, recordedAt, content)
 	if err != nil {
 		return eventstore.AppendResult{}, err
 	}
+	res, err := appendResult(rows, len(ids))
+	res.Written = err == nil
+	return res, err
+}
+
+func (s *Store) repeat(ctx context.Context, stream eventstore.StreamID, expected eventstore.ExpectedVersion,
+	ids, types []string, svs []int32, datas, metas []string) (eventstore.AppendResult, error) {
+	rows, err := s.pool.Query(ctx, `SELECT out_version, out_tx, out_position
+		FROM vega_append_repeat($1, $2, $3, $4, $5, $6::jsonb[], $7::jsonb[])`,
+		string(stream), int64(expected), ids, types, svs, datas, metas)
+	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	return appendResult(rows, -1)
+}
+
+// appendResult reads the (version, tx, position) rows of an append; want is
+// the number of rows expected, or -1 for "none or all".
+func appendResult(rows pgx.Rows, want int) (eventstore.AppendResult, error) {
 	defer rows.Close()
 	var res eventstore.AppendResult
 	n := 0
 	for rows.Next() {
 		var version, pos int64
-		var tx string
-		var written bool
-		if err := rows.Scan(&version, &tx, &pos, &written); err != nil {
-			return eventstore.AppendResult{}, err
-		}
-		p, err := position(tx, pos)
-		if err != nil {
+		var tx uint64
+		if err := rows.Scan(&version, &tx, &pos); err != nil {
 			return eventstore.AppendResult{}, err
 		}
 		if n == 0 || version < res.FirstVersion {
 			res.FirstVersion = version
 		}
 		if version >= res.LastVersion {
-			res.LastVersion, res.Position = version, p
+			res.LastVersion, res.Position = version, eventstore.Position{Tx: tx, Seq: pos}
 		}
-		res.Written = written
 		n++
 	}
 	if err := rows.Err(); err != nil {
 		return eventstore.AppendResult{}, err
 	}
-	if n != len(ids) {
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %d of %d events acknowledged", stream, n, len(ids))
+	if want >= 0 && n != want {
+		return eventstore.AppendResult{}, fmt.Errorf("%d of %d events acknowledged", n, want)
 	}
 	return res, nil
 }
@@ -313,7 +346,7 @@ func (s *Store) streamVersion(ctx context.Context, stream eventstore.StreamID) (
 	return v, err
 }
 
-const eventColumns = `event_id, stream_id, version, transaction_id::text, position, type, schema_version, data, metadata, recorded_at, prev_hash, hash`
+const eventColumns = `event_id, stream_id, version, transaction_id, position, type, schema_version, data, metadata, recorded_at, prev_hash, hash`
 
 // ReadStream implements eventstore.StreamReader.
 func (s *Store) ReadStream(ctx context.Context, stream eventstore.StreamID, from int64, limit int) ([]eventstore.RecordedEvent, error) {
@@ -345,8 +378,8 @@ func (s *Store) ReadAll(ctx context.Context, q eventstore.Query) ([]eventstore.R
 	filtered := len(q.Categories) > 0 || len(q.Types) > 0
 	if !filtered {
 		rows, err := s.pool.Query(ctx, `SELECT `+eventColumns+` FROM events
-			WHERE (transaction_id, position) > ($1::text::xid8, $2) AND `+visible+`
-			ORDER BY transaction_id, position LIMIT $3`, strconv.FormatUint(q.After.Tx, 10), q.After.Seq, limit)
+			WHERE (transaction_id, position) > ($1::xid8, $2) AND `+visible+`
+			ORDER BY transaction_id, position LIMIT $3`, q.After.Tx, q.After.Seq, limit)
 		if err != nil {
 			return nil, q.After, fmt.Errorf("read all: %w", err)
 		}
@@ -371,8 +404,8 @@ func (s *Store) ReadAll(ctx context.Context, q eventstore.Query) ([]eventstore.R
 		return nil, q.After, nil
 	}
 	sql := `SELECT ` + eventColumns + ` FROM events
-		WHERE (transaction_id, position) > ($1::text::xid8, $2) AND (transaction_id, position) <= ($3::text::xid8, $4)`
-	args := []any{strconv.FormatUint(q.After.Tx, 10), q.After.Seq, strconv.FormatUint(head.Tx, 10), head.Seq}
+		WHERE (transaction_id, position) > ($1::xid8, $2) AND (transaction_id, position) <= ($3::xid8, $4)`
+	args := []any{q.After.Tx, q.After.Seq, head.Tx, head.Seq}
 	if len(q.Categories) > 0 {
 		args = append(args, q.Categories)
 		sql += ` AND category = ANY($` + strconv.Itoa(len(args)) + `)`
@@ -399,54 +432,41 @@ func (s *Store) ReadAll(ctx context.Context, q eventstore.Query) ([]eventstore.R
 
 // Head implements eventstore.Store.
 func (s *Store) Head(ctx context.Context) (eventstore.Position, error) {
-	var tx string
-	var pos int64
-	err := s.pool.QueryRow(ctx, `SELECT transaction_id::text, position FROM events WHERE `+visible+`
-		ORDER BY transaction_id DESC, position DESC LIMIT 1`).Scan(&tx, &pos)
+	var p eventstore.Position
+	err := s.pool.QueryRow(ctx, `SELECT transaction_id, position FROM events WHERE `+visible+`
+		ORDER BY transaction_id DESC, position DESC LIMIT 1`).Scan(&p.Tx, &p.Seq)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return eventstore.Position{}, nil
 	}
 	if err != nil {
 		return eventstore.Position{}, fmt.Errorf("read head: %w", err)
 	}
-	return position(tx, pos)
+	return p, nil
 }
 
 func scanEvents(rows pgx.Rows, capacity int) ([]eventstore.RecordedEvent, error) {
 	defer rows.Close()
 	out := make([]eventstore.RecordedEvent, 0, min(capacity, 256))
 	var (
-		tx         string
 		stream     string
 		data, meta []byte
 	)
 	for rows.Next() {
 		var e eventstore.RecordedEvent
 		var sv int32
-		if err := rows.Scan(&e.ID, &stream, &e.Version, &tx, &e.Position.Seq, &e.Type, &sv, &data, &meta, &e.RecordedAt, &e.PrevHash, &e.Hash); err != nil {
+		if err := rows.Scan(&e.ID, &stream, &e.Version, &e.Position.Tx, &e.Position.Seq, &e.Type, &sv, &data, &meta, &e.RecordedAt, &e.PrevHash, &e.Hash); err != nil {
 			return nil, err
 		}
-		t, err := strconv.ParseUint(tx, 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("transaction id %q: %w", tx, err)
-		}
-		e.Position.Tx = t
 		e.StreamID = eventstore.StreamID(stream)
 		e.SchemaVersion = int(sv)
 		e.Data = json.RawMessage(append([]byte(nil), data...))
-		if err := json.Unmarshal(meta, &e.Metadata); err != nil {
+		m, err := eventstore.DecodeMetadata(meta)
+		if err != nil {
 			return nil, fmt.Errorf("event %s metadata: %w", e.ID, err)
 		}
+		e.Metadata = m
 		e.RecordedAt = e.RecordedAt.UTC()
 		out = append(out, e)
 	}
 	return out, rows.Err()
-}
-
-func position(tx string, pos int64) (eventstore.Position, error) {
-	t, err := strconv.ParseUint(tx, 10, 64)
-	if err != nil {
-		return eventstore.Position{}, fmt.Errorf("transaction id %q: %w", tx, err)
-	}
-	return eventstore.Position{Tx: t, Seq: pos}, nil
 }

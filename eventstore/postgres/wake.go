@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -41,8 +40,8 @@ func (s *Store) Wait(ctx context.Context, after eventstore.Position) error {
 	woken := s.wake.wait() // before the check, so no wake-up falls between
 	var more bool
 	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events
-		WHERE (transaction_id, position) > ($1::text::xid8, $2) AND `+visible+`)`,
-		strconv.FormatUint(after.Tx, 10), after.Seq).Scan(&more)
+		WHERE (transaction_id, position) > ($1::xid8, $2) AND `+visible+`)`,
+		after.Tx, after.Seq).Scan(&more)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

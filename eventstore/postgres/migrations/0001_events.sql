@@ -35,70 +35,44 @@ CREATE TABLE checkpoints (
 );
 
 -- vega_append writes one Append call in one statement (one round trip):
--- idempotency check by event ID, expected-version check, hash chain, insert.
+-- expected-version check, hash chain, insert. It does not look for reused
+-- event IDs: the UNIQUE constraint on event_id does, and the application then
+-- calls vega_append_repeat to tell an idempotent repeat from a conflict, so
+-- the common path pays for no extra lookups.
 -- p_expected: -1 any, -2 stream exists, N >= 0 exact (0: no stream).
--- p_content[i] is the content hash the application computed (eventstore.ContentHash);
--- the chain hash is sha256(prev_hash || int8send(version) || content).
--- Errors: SQLSTATE VGCON (message: the actual version) on a version mismatch,
--- VGIDM (message: event id, detail: reason) on reused event IDs. A concurrent
--- append that wins the race surfaces as 23505 on events_stream_version_key.
+-- p_content[i] is the content hash the application computed
+-- (eventstore.ContentHash); the chain hash is
+-- sha256(prev_hash || int8send(version) || content).
+-- Errors: SQLSTATE VGCON (message: the actual version) on a version
+-- mismatch; 23505 on events_stream_version_key when a concurrent append to
+-- the stream won the race, on events_event_id_key when an ID exists.
 CREATE FUNCTION vega_append(
     p_stream text, p_category text, p_expected bigint,
     p_ids text[], p_types text[], p_schema_versions integer[],
     p_data jsonb[], p_metadata jsonb[], p_recorded_at timestamptz, p_content bytea[])
-RETURNS TABLE (out_version bigint, out_tx text, out_position bigint, out_written boolean)
+RETURNS TABLE (out_version bigint, out_tx xid8, out_position bigint)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_n       integer := cardinality(p_ids);
-    v_found   integer;
-    v_first   bigint;
     v_current bigint;
     v_prev    bytea;
     v_prevs   bytea[] := '{}';
     v_hashes  bytea[] := '{}';
-    v_bad     text;
 BEGIN
-    SELECT count(*), min(e.version) INTO v_found, v_first
-      FROM events e WHERE e.event_id = ANY (p_ids);
-    IF v_found > 0 THEN
-        SELECT n.id INTO v_bad
-          FROM unnest(p_ids, p_types, p_schema_versions, p_data, p_metadata)
-               WITH ORDINALITY AS n(id, typ, sv, dat, met, ord)
-          LEFT JOIN events e ON e.event_id = n.id
-         WHERE e.event_id IS NULL OR e.stream_id <> p_stream
-            OR e.version <> v_first + n.ord - 1 OR e.type <> n.typ
-            OR e.schema_version <> n.sv OR e.data <> n.dat OR e.metadata <> n.met
-         ORDER BY n.ord LIMIT 1;
-        IF v_bad IS NOT NULL THEN
-            RAISE EXCEPTION USING ERRCODE = 'VGIDM', MESSAGE = v_bad,
-                DETAIL = CASE WHEN v_found < v_n THEN 'partial overlap with an earlier append'
-                              ELSE 'written before with other content or at another place' END;
-        END IF;
-        -- The same events at the same place: an idempotent repeat when the
-        -- expectation held for the original write.
-        IF p_expected = -1 OR (p_expected = -2 AND v_first > 1) OR p_expected = v_first - 1 THEN
-            RETURN QUERY SELECT e.version, e.transaction_id::text, e.position, false
-              FROM events e WHERE e.event_id = ANY (p_ids) ORDER BY e.version;
-            RETURN;
-        END IF;
-        SELECT coalesce(max(e.version), 0) INTO v_current FROM events e WHERE e.stream_id = p_stream;
-        RAISE EXCEPTION USING ERRCODE = 'VGCON', MESSAGE = v_current::text;
-    END IF;
-
     SELECT e.version, e.hash INTO v_current, v_prev
       FROM events e WHERE e.stream_id = p_stream ORDER BY e.version DESC LIMIT 1;
     IF NOT FOUND THEN
         v_current := 0;
-        v_prev := decode(repeat('00', 32), 'hex');
+        v_prev := '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea;
     END IF;
     IF NOT (p_expected = -1 OR (p_expected = -2 AND v_current > 0) OR p_expected = v_current) THEN
         RAISE EXCEPTION USING ERRCODE = 'VGCON', MESSAGE = v_current::text;
     END IF;
 
     FOR i IN 1 .. v_n LOOP
-        v_prevs := v_prevs || v_prev;
+        v_prevs[i] := v_prev;
         v_prev := sha256(v_prev || int8send(v_current + i) || p_content[i]);
-        v_hashes := v_hashes || v_prev;
+        v_hashes[i] := v_prev;
     END LOOP;
 
     RETURN QUERY
@@ -109,6 +83,68 @@ BEGIN
       FROM unnest(p_ids, p_types, p_schema_versions, p_data, p_metadata)
            WITH ORDINALITY AS n(id, typ, sv, dat, met, ord)
      ORDER BY n.ord
-    RETURNING e.version, e.transaction_id::text, e.position, true;
+    RETURNING e.version, e.transaction_id, e.position;
 END;
 $$;
+
+-- vega_append_repeat decides what an append that failed on a version or an
+-- event ID really was (KurrentDB's idempotency rules):
+--   none of the IDs stored            -> no rows (the conflict stands);
+--   all stored in this stream, at consecutive versions in the call's order,
+--   with the same type, schema version, data and metadata, and the
+--   expectation held for the original write -> those rows (a repeat);
+--   the same events but an expected version that does not describe where
+--   they are -> VGIDM too (no retry could ever succeed: IDs are unique);
+--   any other reuse (other content, stream or order, partial overlap) -> VGIDM
+--   (message: the first offending event id; detail: why).
+CREATE FUNCTION vega_append_repeat(
+    p_stream text, p_expected bigint, p_ids text[], p_types text[], p_schema_versions integer[],
+    p_data jsonb[], p_metadata jsonb[])
+RETURNS TABLE (out_version bigint, out_tx xid8, out_position bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_n       integer := cardinality(p_ids);
+    v_found   integer;
+    v_first   bigint;
+    v_bad     text;
+BEGIN
+    SELECT count(*), min(e.version) INTO v_found, v_first
+      FROM events e WHERE e.event_id = ANY (p_ids);
+    IF v_found = 0 THEN
+        RETURN;
+    END IF;
+    SELECT n.id INTO v_bad
+      FROM unnest(p_ids, p_types, p_schema_versions, p_data, p_metadata)
+           WITH ORDINALITY AS n(id, typ, sv, dat, met, ord)
+      LEFT JOIN events e ON e.event_id = n.id
+     WHERE e.event_id IS NULL OR e.stream_id <> p_stream
+        OR e.version <> v_first + n.ord - 1 OR e.type <> n.typ
+        OR e.schema_version <> n.sv OR e.data <> n.dat OR e.metadata <> n.met
+     ORDER BY n.ord LIMIT 1;
+    IF v_bad IS NOT NULL THEN
+        RAISE EXCEPTION USING ERRCODE = 'VGIDM', MESSAGE = v_bad,
+            DETAIL = CASE WHEN v_found < v_n THEN 'partial overlap with an earlier append'
+                          ELSE 'written before with other content or at another place' END;
+    END IF;
+    IF p_expected = -1 OR (p_expected = -2 AND v_first > 1) OR p_expected = v_first - 1 THEN
+        RETURN QUERY SELECT e.version, e.transaction_id, e.position
+          FROM events e WHERE e.event_id = ANY (p_ids) ORDER BY e.version;
+        RETURN;
+    END IF;
+    RAISE EXCEPTION USING ERRCODE = 'VGIDM', MESSAGE = p_ids[1],
+        DETAIL = format('written before at version %s, which expected version %s does not describe', v_first, p_expected);
+END;
+$$;
+
+-- History is never rewritten through SQL by mistake. (Someone who owns the
+-- database can disable these; the hash chain is what detects that.)
+CREATE FUNCTION vega_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'events are append-only';
+END;
+$$;
+
+CREATE TRIGGER events_no_update BEFORE UPDATE OR DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION vega_events_append_only();
+CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION vega_events_append_only();
