@@ -59,6 +59,9 @@ type Options struct {
 	LeaderRetry time.Duration
 	// LeaderHeartbeat is how often Lead checks that its lock session lives.
 	LeaderHeartbeat time.Duration
+	// AppendWorkers is how many statements carry appends at once; each
+	// groups the appends that queued meanwhile into one transaction.
+	AppendWorkers int
 }
 
 // Store is the PostgreSQL event store. It is safe for concurrent use.
@@ -71,6 +74,8 @@ type Store struct {
 
 	wake   *broadcast
 	kick   chan struct{}
+	queues []chan *appendReq
+	closed chan struct{}
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -125,6 +130,9 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, er
 	if opts.LeaderHeartbeat <= 0 {
 		opts.LeaderHeartbeat = DefaultLeaderHeartbeat
 	}
+	if opts.AppendWorkers <= 0 {
+		opts.AppendWorkers = DefaultAppendWorkers
+	}
 	var schema string
 	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		pool.Close()
@@ -139,8 +147,10 @@ func newStore(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Store, er
 		channel: channelName(schema),
 		wake:    newBroadcast(),
 		kick:    make(chan struct{}, 1),
+		closed:  make(chan struct{}),
 		cancel:  cancel,
 	}
+	s.startWorkers(runCtx, opts.AppendWorkers)
 	s.wg.Add(2)
 	go s.listen(runCtx)
 	go s.notify(runCtx)
@@ -163,6 +173,12 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // Close stops the background loops and closes the pool.
 func (s *Store) Close() error {
+	select {
+	case <-s.closed:
+		return nil
+	default:
+	}
+	close(s.closed)
 	s.cancel()
 	s.wg.Wait()
 	s.pool.Close()
@@ -173,6 +189,9 @@ func (s *Store) Close() error {
 func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected eventstore.ExpectedVersion, events ...eventstore.NewEvent) (eventstore.AppendResult, error) {
 	data, meta, err := eventstore.ValidateAppend(stream, expected, events)
 	if err != nil {
+		return eventstore.AppendResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
 		return eventstore.AppendResult{}, err
 	}
 	recordedAt := eventstore.RecordedTime(time.Now())
@@ -193,7 +212,8 @@ func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected
 	// the retry finds the same events at the same place and answers as a
 	// repeat.
 	for attempt := 1; ; attempt++ {
-		res, err := s.append(ctx, stream, expected, ids, types, svs, datas, metas, recordedAt, content)
+		res, err := s.submit(ctx, &appendReq{stream: stream, expected: expected, ids: ids, types: types, svs: svs,
+			datas: datas, metas: metas, content: content, recordedAt: recordedAt})
 		if err != nil && conflictOrReuse(err) {
 			// The fast path does not look for reused IDs: ask whether
 			// this was a repeat of an earlier append before reporting a
@@ -235,6 +255,10 @@ const maxAppendAttempts = 4
 // version or on an existing event ID: cases where the call may be an
 // idempotent repeat.
 func conflictOrReuse(err error) bool {
+	var vc versionConflict
+	if errors.As(err, &vc) {
+		return true
+	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return false
@@ -256,19 +280,6 @@ func retryable(err error) bool {
 	// Anything else from the driver (EOF, reset, closed connection) is a
 	// transport failure.
 	return true
-}
-
-func (s *Store) append(ctx context.Context, stream eventstore.StreamID, expected eventstore.ExpectedVersion,
-	ids, types []string, svs []int32, datas, metas []string, recordedAt time.Time, content [][]byte) (eventstore.AppendResult, error) {
-	rows, err := s.pool.Query(ctx, `SELECT out_version, out_tx, out_position
-		FROM vega_append($1, $2, $3, $4, $5, $6, $7::jsonb[], $8::jsonb[], $9, $10)`,
-		string(stream), stream.Category(), int64(expected), ids, types, svs, datas, metas, recordedAt, content)
-	if err != nil {
-		return eventstore.AppendResult{}, err
-	}
-	res, err := appendResult(rows, len(ids))
-	res.Written = err == nil
-	return res, err
 }
 
 func (s *Store) repeat(ctx context.Context, stream eventstore.StreamID, expected eventstore.ExpectedVersion,
@@ -314,6 +325,13 @@ func appendResult(rows pgx.Rows, want int) (eventstore.AppendResult, error) {
 // appendError turns what the database said into the store's errors; the
 // caller never sees a raw driver error for a conflict.
 func (s *Store) appendError(ctx context.Context, stream eventstore.StreamID, expected eventstore.ExpectedVersion, err error) error {
+	var vc versionConflict
+	if errors.As(err, &vc) {
+		return &eventstore.ConcurrencyError{Stream: stream, Expected: expected, Actual: vc.actual}
+	}
+	if errors.Is(err, errStoreClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("append to %s: %w", stream, err)
+	}
 	var pe *pgconn.PgError
 	if !errors.As(err, &pe) {
 		return fmt.Errorf("append to %s: %w", stream, err)

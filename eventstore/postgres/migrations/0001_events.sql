@@ -87,6 +87,63 @@ BEGIN
 END;
 $$;
 
+-- vega_append_batch runs several appends (of one process's concurrent
+-- callers) in one statement and one transaction, so they share a round trip
+-- and a commit. Append a covers p_counts[a] events starting after the sum of
+-- the earlier counts. A version mismatch does not abort the batch: it
+-- answers a row with out_version NULL and out_actual the stream's version,
+-- and the other appends go on (appends of one stream run in order, each
+-- seeing the ones before it). Any error (a reused event ID, a race with
+-- another process) aborts the whole batch; the application then runs its
+-- appends one by one through vega_append.
+CREATE FUNCTION vega_append_batch(
+    p_streams text[], p_categories text[], p_expected bigint[], p_counts integer[],
+    p_ids text[], p_types text[], p_schema_versions integer[],
+    p_data jsonb[], p_metadata jsonb[], p_recorded_at timestamptz[], p_content bytea[])
+RETURNS TABLE (out_append integer, out_version bigint, out_tx xid8, out_position bigint, out_actual bigint)
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_off     integer := 0;
+    v_n       integer;
+    v_current bigint;
+    v_prev    bytea;
+    v_prevs   bytea[];
+    v_hashes  bytea[];
+BEGIN
+    FOR a IN 1 .. cardinality(p_streams) LOOP
+        v_n := p_counts[a];
+        SELECT e.version, e.hash INTO v_current, v_prev
+          FROM events e WHERE e.stream_id = p_streams[a] ORDER BY e.version DESC LIMIT 1;
+        IF NOT FOUND THEN
+            v_current := 0;
+            v_prev := '\x0000000000000000000000000000000000000000000000000000000000000000'::bytea;
+        END IF;
+        IF NOT (p_expected[a] = -1 OR (p_expected[a] = -2 AND v_current > 0) OR p_expected[a] = v_current) THEN
+            out_append := a; out_version := NULL; out_tx := NULL; out_position := NULL; out_actual := v_current;
+            RETURN NEXT;
+        ELSE
+            v_prevs := '{}';
+            v_hashes := '{}';
+            FOR i IN 1 .. v_n LOOP
+                v_prevs[i] := v_prev;
+                v_prev := sha256(v_prev || int8send(v_current + i) || p_content[v_off + i]);
+                v_hashes[i] := v_prev;
+            END LOOP;
+            RETURN QUERY
+            INSERT INTO events AS e (event_id, stream_id, category, version, type, schema_version,
+                                     data, metadata, recorded_at, prev_hash, hash)
+            SELECT p_ids[v_off + k], p_streams[a], p_categories[a], v_current + k, p_types[v_off + k],
+                   p_schema_versions[v_off + k], p_data[v_off + k], p_metadata[v_off + k],
+                   p_recorded_at[v_off + k], v_prevs[k], v_hashes[k]
+              FROM generate_series(1, v_n) AS k
+             ORDER BY k
+            RETURNING a, e.version, e.transaction_id, e.position, NULL::bigint;
+        END IF;
+        v_off := v_off + v_n;
+    END LOOP;
+END;
+$$;
+
 -- vega_append_repeat decides what an append that failed on a version or an
 -- event ID really was (KurrentDB's idempotency rules):
 --   none of the IDs stored            -> no rows (the conflict stands);
