@@ -36,6 +36,7 @@ func run(ctx context.Context) error {
 	pgURL := flag.String("pg", envOr("VEGA_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL server")
 	dur := flag.Duration("duration", storebench.DefaultConfig().Duration, "time per throughput figure")
 	readEvents := flag.Int("read-events", storebench.DefaultConfig().ReadEvents, "events in the read_all figure")
+	figures := flag.String("figures", "", "comma-separated store figures to run (append_w8_b1, read_all, wake, …); default all")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {
@@ -52,7 +53,9 @@ func run(ctx context.Context) error {
 
 	cfg := storebench.DefaultConfig()
 	cfg.Duration, cfg.ReadEvents = *dur, *readEvents
-	cfg.OnlyRead = os.Getenv("VEGABENCH_ONLY_READ") == "1"
+	if *figures != "" {
+		cfg.Figures = strings.Split(*figures, ",")
+	}
 	want := func(name string) bool {
 		if *only == "" {
 			return true

@@ -55,7 +55,9 @@ type Config struct {
 	Duration   time.Duration // per throughput figure
 	ReadEvents int           // events in the read_all figure
 	WakeSample int           // appends timed for wake-up latency
-	OnlyRead   bool          // measure read_all alone (profiling)
+	// Figures, when not empty, limits the run to these figure names
+	// (wake covers wake_p50 and wake_p99); for profiling one figure.
+	Figures []string
 }
 
 // DefaultConfig is what `make bench` runs.
@@ -75,25 +77,11 @@ func Run(ctx context.Context, t Target, cfg Config, progress func(string)) ([]be
 		writers, batch int
 		target         string
 	}
-	if cfg.OnlyRead {
-		return lines, withInstance(ctx, t, func(in *Instance) error {
-			if err := fill(ctx, in.Store, cfg.ReadEvents); err != nil {
-				return err
-			}
-			if err := in.Raw.Analyze(ctx); err != nil {
-				return err
-			}
-			c, err := timeRead(ctx, in.Raw.ReadEvents, cfg.ReadEvents)
-			if err != nil {
-				return err
-			}
-			v, err := timeRead(ctx, func(ctx context.Context) (int64, error) { return readAll(ctx, in.Store) }, cfg.ReadEvents)
-			add(bench.Line{Figure: "read_all", Value: v, Unit: "events/s", Ceiling: c, Target: ">=0.5"})
-			return err
-		})
-	}
 	figs := []appendFig{{1, 1, ""}, {8, 1, ">=0.7"}, {1, 10, ""}, {8, 10, ""}, {1, 100, ""}, {8, 100, ">=0.7"}}
 	for _, f := range figs {
+		if !cfg.want(fmt.Sprintf("append_w%d_b%d", f.writers, f.batch)) {
+			continue
+		}
 		err := withInstance(ctx, t, func(in *Instance) error {
 			ceiling, err := rawInserts(ctx, in.Raw, f.writers, f.batch, cfg.Duration)
 			if err != nil {
@@ -110,57 +98,82 @@ func Run(ctx context.Context, t Target, cfg Config, progress func(string)) ([]be
 			return lines, err
 		}
 	}
-	err := withInstance(ctx, t, func(in *Instance) error {
-		ceiling, err := rawInserts(ctx, in.Raw, 8, 1, cfg.Duration)
-		if err != nil {
-			return err
-		}
-		value, err := contended(ctx, in.Store, 8, cfg.Duration)
-		if err != nil {
-			return err
-		}
-		add(bench.Line{Figure: "append_contended", Value: value, Unit: "events/s", Ceiling: ceiling,
-			Note: "8 writers on one stream at exact expected versions, retrying conflicts; ceiling: raw single-row inserts by 8 writers"})
-		return nil
+	err := cfg.run("append_contended", func() error {
+		return withInstance(ctx, t, func(in *Instance) error {
+			ceiling, err := rawInserts(ctx, in.Raw, 8, 1, cfg.Duration)
+			if err != nil {
+				return err
+			}
+			value, err := contended(ctx, in.Store, 8, cfg.Duration)
+			if err != nil {
+				return err
+			}
+			add(bench.Line{Figure: "append_contended", Value: value, Unit: "events/s", Ceiling: ceiling,
+				Note: "8 writers on one stream at exact expected versions, retrying conflicts; ceiling: raw single-row inserts by 8 writers"})
+			return nil
+		})
 	})
 	if err != nil {
 		return lines, err
 	}
-	err = withInstance(ctx, t, func(in *Instance) error {
-		if err := fill(ctx, in.Store, cfg.ReadEvents); err != nil {
-			return fmt.Errorf("fill: %w", err)
-		}
-		if err := in.Raw.Analyze(ctx); err != nil {
-			return fmt.Errorf("analyze: %w", err)
-		}
-		ceiling, err := timeRead(ctx, in.Raw.ReadEvents, cfg.ReadEvents)
-		if err != nil {
-			return fmt.Errorf("raw read: %w", err)
-		}
-		value, err := timeRead(ctx, func(ctx context.Context) (int64, error) { return readAll(ctx, in.Store) }, cfg.ReadEvents)
-		if err != nil {
-			return fmt.Errorf("read all: %w", err)
-		}
-		add(bench.Line{Figure: "read_all", Value: value, Unit: "events/s", Ceiling: ceiling, Target: ">=0.5"})
-		return nil
+	err = cfg.run("read_all", func() error {
+		return withInstance(ctx, t, func(in *Instance) error {
+			if err := fill(ctx, in.Store, cfg.ReadEvents); err != nil {
+				return fmt.Errorf("fill: %w", err)
+			}
+			if err := in.Raw.Analyze(ctx); err != nil {
+				return fmt.Errorf("analyze: %w", err)
+			}
+			ceiling, err := timeRead(ctx, in.Raw.ReadEvents, cfg.ReadEvents)
+			if err != nil {
+				return fmt.Errorf("raw read: %w", err)
+			}
+			value, err := timeRead(ctx, func(ctx context.Context) (int64, error) { return readAll(ctx, in.Store) }, cfg.ReadEvents)
+			if err != nil {
+				return fmt.Errorf("read all: %w", err)
+			}
+			add(bench.Line{Figure: "read_all", Value: value, Unit: "events/s", Ceiling: ceiling, Target: ">=0.5"})
+			return nil
+		})
 	})
 	if err != nil {
 		return lines, err
 	}
-	err = withInstance(ctx, t, func(in *Instance) error {
-		lat, err := wake(ctx, in.Store, in.Follower, cfg.WakeSample)
-		if err != nil {
-			return err
-		}
-		target := ""
-		if t.Name == "postgres" {
-			target = "<=20"
-		}
-		add(bench.Line{Figure: "wake_p50", Value: bench.Percentile(lat, 50), Unit: "ms"})
-		add(bench.Line{Figure: "wake_p99", Value: bench.Percentile(lat, 99), Unit: "ms", Target: target})
-		return nil
+	err = cfg.run("wake", func() error {
+		return withInstance(ctx, t, func(in *Instance) error {
+			lat, err := wake(ctx, in.Store, in.Follower, cfg.WakeSample)
+			if err != nil {
+				return err
+			}
+			target := ""
+			if t.Name == "postgres" {
+				target = "<=20"
+			}
+			add(bench.Line{Figure: "wake_p50", Value: bench.Percentile(lat, 50), Unit: "ms"})
+			add(bench.Line{Figure: "wake_p99", Value: bench.Percentile(lat, 99), Unit: "ms", Target: target})
+			return nil
+		})
 	})
 	return lines, err
+}
+
+func (c Config) want(figure string) bool {
+	if len(c.Figures) == 0 {
+		return true
+	}
+	for _, f := range c.Figures {
+		if f == figure {
+			return true
+		}
+	}
+	return false
+}
+
+func (c Config) run(figure string, fn func() error) error {
+	if !c.want(figure) {
+		return nil
+	}
+	return fn()
 }
 
 func withInstance(ctx context.Context, t Target, fn func(*Instance) error) error {
