@@ -67,7 +67,12 @@ func run(ctx context.Context) error {
 		}
 		return false
 	}
-	progress := func(s string) { fmt.Println(s) }
+	progress := func(l bench.Line) {
+		fmt.Println(l.String())
+		if l.Note != "" {
+			fmt.Println("#   " + l.Note)
+		}
+	}
 	var lines []bench.Line
 	var notes []string
 	started := time.Now()

@@ -21,7 +21,7 @@ const (
 	// MaxBatchEvents is the most events grouped into one transaction.
 	MaxBatchEvents = 2000
 	// DefaultAppendWorkers is how many statements carry appends at once.
-	DefaultAppendWorkers = 4
+	DefaultAppendWorkers = 8
 	// appendTimeout bounds one statement of appends.
 	appendTimeout = 30 * time.Second
 )
@@ -137,10 +137,24 @@ func (s *Store) appendWorker(ctx context.Context, q chan *appendReq) {
 	}
 }
 
+// AppendStats counts how appends were carried, for metrics and tuning.
+type AppendStats struct {
+	// Statements is how many append statements ran (each its own
+	// transaction); Appends how many Append attempts they carried.
+	Statements, Appends int64
+}
+
+// AppendStats returns the counters since Open.
+func (s *Store) AppendStats() AppendStats {
+	return AppendStats{Statements: s.statements.Load(), Appends: s.appends.Load()}
+}
+
 func (s *Store) execBatch(ctx context.Context, batch []*appendReq) {
 	if len(batch) == 0 {
 		return
 	}
+	s.statements.Add(1)
+	s.appends.Add(int64(len(batch)))
 	ctx, cancel := context.WithTimeout(ctx, appendTimeout)
 	defer cancel()
 	if len(batch) == 1 {

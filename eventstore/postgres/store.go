@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -76,8 +77,10 @@ type Store struct {
 	kick   chan struct{}
 	queues []chan *appendReq
 	closed chan struct{}
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+
+	statements, appends atomic.Int64
+	cancel              context.CancelFunc
+	wg                  sync.WaitGroup
 }
 
 // Open connects to the database at url (a libpq URL or DSN; search_path in it

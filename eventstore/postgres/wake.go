@@ -62,6 +62,13 @@ func (s *Store) Wait(ctx context.Context, after eventstore.Position) error {
 	return nil
 }
 
+// notifyInterval is the least time between two NOTIFYs of one store: appends
+// that commit meanwhile share the next one. A NOTIFY is a transaction of its
+// own that serialises on a cluster-wide lock, so one per append would double
+// the transactions of a busy store; this bounds them to 1/notifyInterval a
+// second and adds at most notifyInterval to a remote reader's wake-up.
+const notifyInterval = 2 * time.Millisecond
+
 // notify sends one NOTIFY per burst of appends, after they committed.
 func (s *Store) notify(ctx context.Context) {
 	defer s.wg.Done()
@@ -73,6 +80,11 @@ func (s *Store) notify(ctx context.Context) {
 		}
 		if _, err := s.pool.Exec(ctx, `SELECT pg_notify($1, '')`, s.channel); err != nil && ctx.Err() == nil {
 			s.log.Warn("postgres: notify failed; readers in other processes fall back to polling", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(notifyInterval):
 		}
 	}
 }

@@ -60,7 +60,9 @@ func Postgres(serverURL string) Target {
 			position bigint GENERATED ALWAYS AS IDENTITY, transaction_id xid8 NOT NULL DEFAULT pg_current_xact_id(),
 			event_id text NOT NULL, stream_id text NOT NULL, category text NOT NULL, version bigint NOT NULL,
 			type text NOT NULL, schema_version integer NOT NULL, data jsonb NOT NULL, metadata jsonb NOT NULL,
-			recorded_at timestamptz NOT NULL, prev_hash bytea NOT NULL, hash bytea NOT NULL)`); err != nil {
+			recorded_at timestamptz NOT NULL, prev_hash bytea NOT NULL, hash bytea NOT NULL);
+			CREATE TABLE raw_keyed (LIKE raw_events INCLUDING ALL, UNIQUE (event_id), UNIQUE (stream_id, version));
+			CREATE INDEX ON raw_keyed (transaction_id, position)`); err != nil {
 			pool.Close()
 			drop()
 			return nil, err
@@ -91,12 +93,17 @@ type pgRaw struct{ pool *pgxpool.Pool }
 
 const metaJSON = `{"actor":"bench","correlation_id":"01JBENCH0000000000000000000"}`
 
-func (r *pgRaw) InsertRows(ctx context.Context, n int) error {
+func (r *pgRaw) InsertRows(ctx context.Context, n int, keyed bool) error {
 	now := time.Now()
+	table := "raw_events"
+	if keyed {
+		table = "raw_keyed"
+	}
+	stream := "bench-raw-" + ulid.Make().String() // fresh, so (stream_id, version) stays unique
 	if n == 1 {
-		_, err := r.pool.Exec(ctx, `INSERT INTO raw_events (event_id, stream_id, category, version, type, schema_version, data, metadata, recorded_at, prev_hash, hash)
+		_, err := r.pool.Exec(ctx, `INSERT INTO `+table+` (event_id, stream_id, category, version, type, schema_version, data, metadata, recorded_at, prev_hash, hash)
 			VALUES ($1, $2, 'bench', 1, 'ScanProgressed', 1, $3, $4, $5, $6, $7)`,
-			ulid.Make().String(), "bench-raw", string(sampleData), metaJSON, now, randomHash(), randomHash())
+			ulid.Make().String(), stream, string(sampleData), metaJSON, now, randomHash(), randomHash())
 		return err
 	}
 	ids := make([]string, n)
@@ -107,10 +114,10 @@ func (r *pgRaw) InsertRows(ctx context.Context, n int) error {
 	for i := range n {
 		ids[i], datas[i], metas[i], prevs[i], hashes[i] = ulid.Make().String(), string(sampleData), metaJSON, randomHash(), randomHash()
 	}
-	_, err := r.pool.Exec(ctx, `INSERT INTO raw_events (event_id, stream_id, category, version, type, schema_version, data, metadata, recorded_at, prev_hash, hash)
-		SELECT id, 'bench-raw', 'bench', ord, 'ScanProgressed', 1, d, m, $6, p, h
+	_, err := r.pool.Exec(ctx, `INSERT INTO `+table+` (event_id, stream_id, category, version, type, schema_version, data, metadata, recorded_at, prev_hash, hash)
+		SELECT id, $7, 'bench', ord, 'ScanProgressed', 1, d, m, $6, p, h
 		FROM unnest($1::text[], $2::jsonb[], $3::jsonb[], $4::bytea[], $5::bytea[]) WITH ORDINALITY AS t(id, d, m, p, h, ord)`,
-		ids, datas, metas, prevs, hashes, now)
+		ids, datas, metas, prevs, hashes, now, stream)
 	return err
 }
 
@@ -164,7 +171,13 @@ func SQLite(dir string) Target {
 		if _, err := db.ExecContext(ctx, `CREATE TABLE raw_events (position INTEGER PRIMARY KEY AUTOINCREMENT,
 			event_id TEXT NOT NULL, stream_id TEXT NOT NULL, category TEXT NOT NULL, version INTEGER NOT NULL, type TEXT NOT NULL,
 			schema_version INTEGER NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL, recorded_at INTEGER NOT NULL,
-			prev_hash BLOB NOT NULL, hash BLOB NOT NULL) STRICT`); err != nil {
+			prev_hash BLOB NOT NULL, hash BLOB NOT NULL) STRICT;
+			CREATE TABLE raw_keyed (position INTEGER PRIMARY KEY AUTOINCREMENT,
+			event_id TEXT NOT NULL UNIQUE, stream_id TEXT NOT NULL, category TEXT NOT NULL, version INTEGER NOT NULL, type TEXT NOT NULL,
+			schema_version INTEGER NOT NULL, data TEXT NOT NULL, metadata TEXT NOT NULL, recorded_at INTEGER NOT NULL,
+			prev_hash BLOB NOT NULL, hash BLOB NOT NULL, UNIQUE (stream_id, version)) STRICT;
+			CREATE INDEX raw_keyed_category ON raw_keyed (category, position);
+			CREATE INDEX raw_keyed_type ON raw_keyed (type, position)`); err != nil {
 			db.Close()
 			s.Close()
 			os.RemoveAll(d)
@@ -188,17 +201,22 @@ func SQLite(dir string) Target {
 
 type sqliteRaw struct{ w, r *sql.DB }
 
-func (r *sqliteRaw) InsertRows(ctx context.Context, n int) error {
+func (r *sqliteRaw) InsertRows(ctx context.Context, n int, keyed bool) error {
+	table := "raw_events"
+	if keyed {
+		table = "raw_keyed"
+	}
+	stream := "bench-raw-" + ulid.Make().String()
 	var b strings.Builder
-	b.WriteString(`INSERT INTO raw_events (event_id, stream_id, category, version, type, schema_version, data, metadata, recorded_at, prev_hash, hash) VALUES `)
+	b.WriteString(`INSERT INTO ` + table + ` (event_id, stream_id, category, version, type, schema_version, data, metadata, recorded_at, prev_hash, hash) VALUES `)
 	args := make([]any, 0, n*6)
 	now := time.Now().UnixMicro()
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString(`(?, 'bench-raw', 'bench', ?, 'ScanProgressed', 1, ?, ?, ?, ?, ?)`)
-		args = append(args, ulid.Make().String(), i+1, string(sampleData), metaJSON, now, randomHash(), randomHash())
+		b.WriteString(`(?, ?, 'bench', ?, 'ScanProgressed', 1, ?, ?, ?, ?, ?)`)
+		args = append(args, ulid.Make().String(), stream, i+1, string(sampleData), metaJSON, now, randomHash(), randomHash())
 	}
 	tx, err := r.w.BeginTx(ctx, nil)
 	if err != nil {
