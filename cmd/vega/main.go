@@ -26,6 +26,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"audit", "audit verify [-stream S]: check the hash chain of every stream (or one)", runAudit},
 		{"dev", "run the whole system in one process on the embedded defaults", runDev},
 		{"migrate", "apply the database schema migrations (PostgreSQL; SQLite migrates on open)", runMigrate},
 		{"version", "print the version", runVersion},
@@ -53,6 +54,9 @@ func exitCode(err error) int {
 	var u usageError
 	if errors.As(err, &u) || errors.Is(err, flag.ErrHelp) {
 		return 2
+	}
+	if errors.Is(err, errChainBroken) {
+		return 3
 	}
 	return 1
 }
