@@ -19,11 +19,18 @@ const shutdownTimeout = 10 * time.Second
 // stage of the project that is the event store and the health endpoints.
 func runDev(ctx context.Context, cfg Config, _ []string, _, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
-	store, kind, err := openStore(ctx, cfg, log)
+	runCtx, stopBackground := context.WithCancel(ctx)
+	defer stopBackground()
+	sys, err := openSystem(ctx, cfg, log)
 	if err != nil {
-		return fmt.Errorf("dev: open event store: %w", err)
+		return fmt.Errorf("dev: %w", err)
 	}
-	defer store.Close()
+	defer sys.close()
+	defer stopBackground() // runs before sys.close: background work ends first
+	if err := sys.startRelay(runCtx); err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+	store, kind := sys.store, sys.storeKind
 
 	token := cfg.BootstrapToken
 	generated := token == ""

@@ -27,6 +27,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"audit", "audit verify [-stream S]: check the hash chain of every stream (or one)", runAudit},
+		{"deadletters", "deadletters list|replay: show and re-drive messages the bus consumers gave up on", runDeadLetters},
 		{"dev", "run the whole system in one process on the embedded defaults", runDev},
 		{"migrate", "apply the database schema migrations (PostgreSQL; SQLite migrates on open)", runMigrate},
 		{"version", "print the version", runVersion},

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vega-sec/vega/adapters/deadletters"
+	vnats "github.com/vega-sec/vega/adapters/nats"
+	"github.com/vega-sec/vega/eventstore/postgres"
+	"github.com/vega-sec/vega/eventstore/sqlite"
+)
+
+// system is what every long-running role shares: the event store, the bus
+// connection (to the embedded server or a cluster), the events stream, the
+// dead-letter table and the metrics registry. close releases them in reverse
+// order.
+type system struct {
+	cfg        Config
+	log        *slog.Logger
+	store      openedStore
+	storeKind  string
+	nc         *nats.Conn
+	js         jetstream.JetStream
+	bus        vnats.Config
+	dead       *deadletters.Store
+	registry   *prometheus.Registry
+	background sync.WaitGroup
+	closers    []func() error
+}
+
+// natsConfig maps the VEGA_* settings onto the bus adapter's.
+func natsConfig(cfg Config) vnats.Config {
+	return vnats.Config{
+		URL:            cfg.NATSURL,
+		Token:          cfg.NATSToken,
+		CredsFile:      cfg.NATSCredentials,
+		DataDir:        filepath.Join(cfg.DataDir, "nats"),
+		Listen:         cfg.NATSListen,
+		ConnectionName: "vega",
+		StreamName:     cfg.NATSStream,
+		SubjectPrefix:  cfg.NATSSubjectPrefix,
+		// Appends never wait for the bus: keep trying while it is away.
+		RetryOnFailedConnect: true,
+	}
+}
+
+func openSystem(ctx context.Context, cfg Config, log *slog.Logger) (*system, error) {
+	s := &system{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	s.registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	store, kind, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("open event store: %w", err)
+	}
+	s.store, s.storeKind = store, kind
+	s.closers = append(s.closers, store.Close)
+	switch st := store.(type) {
+	case *sqlite.Store:
+		s.dead = deadletters.New(st.DB())
+	case *postgres.Store:
+		s.dead = deadletters.NewPostgres(st.Pool())
+	}
+
+	s.bus = natsConfig(cfg)
+	nc, closeBus, err := vnats.Connect(ctx, s.bus, log)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("connect to NATS: %w", err)
+	}
+	s.nc = nc
+	s.closers = append(s.closers, closeBus)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		s.close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	s.js = js
+	if _, err := vnats.EnsureStream(ctx, js, s.bus); err != nil {
+		s.close()
+		return nil, fmt.Errorf("ensure stream %s: %w", cfg.NATSStream, err)
+	}
+	return s, nil
+}
+
+// startRelay runs the relay (store → JetStream) in the background until ctx
+// ends. Every process may run one: the leader lock keeps one active.
+func (s *system) startRelay(ctx context.Context) error {
+	relay, err := vnats.NewRelay(s.store, s.nc, s.bus, vnats.RelayOptions{Logger: s.log, Registerer: s.registry})
+	if err != nil {
+		return fmt.Errorf("relay: %w", err)
+	}
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		if err := relay.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("relay stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// close waits for the background work (whose context the caller ended) and
+// releases everything in reverse order.
+func (s *system) close() error {
+	s.background.Wait()
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		errs = append(errs, s.closers[i]())
+	}
+	return errors.Join(errs...)
+}
