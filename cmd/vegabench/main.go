@@ -8,6 +8,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime"
@@ -16,6 +17,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/vega-sec/vega/eventstore/postgres"
 
 	"github.com/vega-sec/vega/eventstore/storebench"
 	"github.com/vega-sec/vega/internal/bench"
@@ -32,7 +35,7 @@ func main() {
 
 func run(ctx context.Context) error {
 	out := flag.String("out", "", "write the table to this markdown file")
-	only := flag.String("only", "", "comma-separated sections to run (store-postgres, store-sqlite); default all")
+	only := flag.String("only", "", "comma-separated sections to run (store-postgres, store-sqlite, bus-sqlite, bus-postgres); default all")
 	pgURL := flag.String("pg", envOr("VEGA_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL server")
 	dur := flag.Duration("duration", storebench.DefaultConfig().Duration, "time per throughput figure")
 	readEvents := flag.Int("read-events", storebench.DefaultConfig().ReadEvents, "events in the read_all figure")
@@ -102,6 +105,27 @@ func run(ctx context.Context) error {
 			return fmt.Errorf("store sqlite: %w", err)
 		}
 	}
+	natsURL := envOr("VEGA_TEST_NATS_URL", "nats://127.0.0.1:4222")
+	if want("bus-sqlite") {
+		ls, err := busSQLite(ctx, progress)
+		lines = append(lines, ls...)
+		if err != nil {
+			return fmt.Errorf("bus sqlite: %w", err)
+		}
+	}
+	if want("bus-postgres") {
+		if err := pgReachable(ctx, *pgURL); err != nil {
+			notes = append(notes, fmt.Sprintf("bus store=postgres skipped: PostgreSQL unreachable (%v)", err))
+		} else {
+			ls, err := busPostgres(ctx, *pgURL, natsURL, progress)
+			lines = append(lines, ls...)
+			if err != nil {
+				note := fmt.Sprintf("bus store=postgres failed: %v", err)
+				fmt.Println("# " + note)
+				notes = append(notes, note)
+			}
+		}
+	}
 	if *out != "" {
 		return writeTable(*out, lines, notes, started)
 	}
@@ -113,6 +137,42 @@ func envOr(k, def string) string {
 		return v
 	}
 	return def
+}
+
+// benchSchema makes a migrated schema on the server and returns its URL and
+// a function that drops it.
+func benchSchema(ctx context.Context, serverURL, schema string) (string, func(), error) {
+	admin, err := pgx.Connect(ctx, serverURL)
+	if err != nil {
+		return "", nil, err
+	}
+	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
+		admin.Close(ctx)
+		return "", nil, err
+	}
+	drop := func() {
+		_, _ = admin.Exec(context.WithoutCancel(ctx), "DROP SCHEMA "+schema+" CASCADE")
+		admin.Close(context.WithoutCancel(ctx))
+	}
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		drop()
+		return "", nil, err
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	pool, err := postgres.NewPool(ctx, u.String(), 2)
+	if err != nil {
+		drop()
+		return "", nil, err
+	}
+	defer pool.Close()
+	if _, err := postgres.Migrate(ctx, pool); err != nil {
+		drop()
+		return "", nil, err
+	}
+	return u.String(), drop, nil
 }
 
 func pgReachable(ctx context.Context, url string) error {
