@@ -70,6 +70,7 @@ func testExpectedVersion(t *testing.T, h Harness) {
 			if got[len(got)-1].Position != res.Position {
 				t.Errorf("result position %s, last event at %s", res.Position, got[len(got)-1].Position)
 			}
+			settle(t, ctx, s, res.Position)
 			head, err := s.Head(ctx)
 			if err != nil || head != res.Position {
 				t.Errorf("head %s (%v), want %s", head, err, res.Position)
