@@ -35,7 +35,7 @@ func TestCanonicalize(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{``, `{`, `{"a":1} {}`, `"\u0000"`, "\"\xff\"", `NaN`} {
+	for _, bad := range []string{``, `{`, `{"a":1} {}`, `{} x`, `1x`, `[1] ]`, `"\u0000"`, "\"\xff\"", `NaN`} {
 		if _, err := eventstore.Canonicalize([]byte(bad)); err == nil {
 			t.Errorf("Canonicalize(%q) accepted a bad document", bad)
 		}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"time"
 )
 
@@ -27,21 +28,29 @@ func RecordedTime(t time.Time) time.Time { return t.UTC().Truncate(time.Microsec
 // contents frame to the same bytes.
 func ContentHash(stream StreamID, typ string, schemaVersion int, canonicalData, canonicalMeta []byte, recordedAt time.Time) []byte {
 	h := sha256.New()
-	field := func(b []byte) {
-		var n [8]byte
-		binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+	var n [8]byte
+	length := func(l int) {
+		binary.BigEndian.PutUint64(n[:], uint64(l))
 		h.Write(n[:])
+	}
+	field := func(b []byte) {
+		length(len(b))
 		h.Write(b)
 	}
-	field([]byte(stream))
-	field([]byte(typ))
+	text := func(s string) {
+		length(len(s))
+		io.WriteString(h, s)
+	}
+	text(string(stream))
+	text(typ)
 	var sv [8]byte
 	binary.BigEndian.PutUint64(sv[:], uint64(schemaVersion))
 	field(sv[:])
 	field(canonicalData)
 	field(canonicalMeta)
-	field([]byte(RecordedTime(recordedAt).Format(TimeLayout)))
-	return h.Sum(nil)
+	var at [len(TimeLayout)]byte
+	field(RecordedTime(recordedAt).AppendFormat(at[:0], TimeLayout))
+	return h.Sum(make([]byte, 0, HashSize))
 }
 
 // ChainHash links an event to its predecessor: SHA-256(prev_hash ‖ version as
@@ -123,6 +132,38 @@ func VerifyChain(events []RecordedEvent) int64 {
 	return c.Broken()
 }
 
+// canonicalMetadata is canonicalJSON(m), written directly: the members of
+// Metadata, in the order their JSON names sort, each left out when empty
+// (omitempty), each value escaped as Canonicalize escapes strings.
+// writeCanonicalString turns bytes that are not UTF-8 into U+FFFD as
+// json.Marshal does, and refuses U+0000 as Canonicalize does.
 func canonicalMetadata(m Metadata) ([]byte, error) {
-	return canonicalJSON(m)
+	fields := [...]struct{ name, value string }{
+		{`"actor":`, m.Actor},
+		{`"causation_id":`, m.CausationID},
+		{`"correlation_id":`, m.CorrelationID},
+		{`"traceparent":`, m.TraceParent},
+	}
+	n := 2
+	for _, f := range fields {
+		n += len(f.name) + len(f.value) + 3
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, n))
+	buf.WriteByte('{')
+	first := true
+	for _, f := range fields {
+		if f.value == "" {
+			continue
+		}
+		if !first {
+			buf.WriteByte(',')
+		}
+		first = false
+		buf.WriteString(f.name)
+		if err := writeCanonicalString(buf, f.value); err != nil {
+			return nil, err
+		}
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), nil
 }

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 
@@ -13,8 +14,13 @@ import (
 )
 
 // Append writes events to the stream atomically after checking the expected
-// version, as eventstore.Appender documents. It is safe for concurrent use;
-// appends queue on the single writer connection.
+// version, as eventstore.Appender documents. It is safe for concurrent use.
+// Concurrent calls are committed together (group commit, see
+// MaxGroupAppends), each atomic on its own: one call's failure never touches
+// another's events. A call whose ctx ends while it is still queued returns
+// ctx's error and writes nothing; once the writer has taken it, Append waits
+// for the group's commit and reports its outcome. Closing the Store fails
+// the calls not yet committed with ErrClosed.
 //
 // Idempotency follows KurrentDB. When every event ID of the call is already
 // stored in this stream, at consecutive versions in the call's order, with the
@@ -34,75 +40,90 @@ func (s *Store) Append(ctx context.Context, stream eventstore.StreamID, expected
 	if err := s.ctx.Err(); err != nil {
 		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", stream, ErrClosed)
 	}
-	tx, err := s.w.BeginTx(ctx, nil) // BEGIN IMMEDIATE: see _txlock in Open
-	if err != nil {
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: begin: %w", stream, mapErr(ctx, err))
-	}
-	res, err := s.appendTx(ctx, tx, stream, expected, events, data, meta)
-	if err != nil || !res.Written {
-		_ = tx.Rollback()
-		return res, err
-	}
-	if err := tx.Commit(); err != nil {
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: commit: %w", stream, mapErr(ctx, err))
-	}
-	s.raiseHead(res.Position.Seq)
-	return res, nil
+	return s.submit(ctx, &appendReq{
+		stream: stream, expected: expected, events: events, data: data, meta: meta,
+		done: make(chan struct{}),
+	})
 }
 
-func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, stream eventstore.StreamID, expected eventstore.ExpectedVersion, events []eventstore.NewEvent, data, meta [][]byte) (eventstore.AppendResult, error) {
-	stored, err := storedByID(ctx, tx, events)
-	if err != nil {
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", stream, err)
-	}
-	if len(stored) > 0 {
-		return repeat(stream, expected, events, data, meta, stored)
-	}
+// idTakenError says that an insert hit the UNIQUE constraint on event_id:
+// the call is a repeat or an idempotency error, which repeatOrConflict
+// decides after the call's savepoint is rolled back.
+type idTakenError struct{ actual int64 }
 
+func (e *idTakenError) Error() string { return "event id already stored" }
+
+// appendTx writes one append inside the group's transaction, in its own
+// savepoint. It assumes the event IDs are new and lets the UNIQUE constraint
+// on event_id say otherwise (*idTakenError), which saves the common case a
+// look-up; a version mismatch checks the IDs first, since a repeat wins
+// over a conflict.
+func (s *Store) appendTx(ctx context.Context, tx *sql.Tx, r *appendReq) (eventstore.AppendResult, error) {
 	var (
 		actual int64
 		prev   = eventstore.GenesisHash
 	)
-	err = tx.QueryRowContext(ctx, `SELECT version, hash FROM events WHERE stream_id = ? ORDER BY version DESC LIMIT 1`, string(stream)).Scan(&actual, &prev)
+	err := tx.StmtContext(ctx, s.stmts.head).QueryRowContext(ctx, string(r.stream)).Scan(&actual, &prev)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: read version: %w", stream, mapErr(ctx, err))
+		return eventstore.AppendResult{}, fmt.Errorf("append to %s: read version: %w", r.stream, mapErr(ctx, err))
 	}
-	if !expected.Matches(actual) {
-		return eventstore.AppendResult{}, &eventstore.ConcurrencyError{Stream: stream, Expected: expected, Actual: actual}
+	if !r.expected.Matches(actual) {
+		return s.repeatOrConflict(ctx, tx, r, actual)
 	}
 
-	ins, err := tx.PrepareContext(ctx, `INSERT INTO events
-		(event_id, stream_id, category, version, type, schema_version, data, metadata, recorded_at, prev_hash, hash)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-	if err != nil {
-		return eventstore.AppendResult{}, fmt.Errorf("append to %s: prepare: %w", stream, mapErr(ctx, err))
-	}
-	defer ins.Close()
 	recordedAt := eventstore.RecordedTime(time.Now())
+	micros := recordedAt.UnixMicro()
+	stream, category := string(r.stream), r.stream.Category()
 	res := eventstore.AppendResult{FirstVersion: actual + 1, Written: true}
-	for i, e := range events {
-		version := actual + 1 + int64(i)
-		content := eventstore.ContentHash(stream, e.Type, e.SchemaVersion, data[i], meta[i], recordedAt)
-		hash := eventstore.ChainHash(prev, version, content)
-		r, err := ins.ExecContext(ctx, e.ID, string(stream), stream.Category(), version, e.Type, e.SchemaVersion,
-			string(e.Data), string(meta[i]), recordedAt.UnixMicro(), prev, hash)
+	args := s.args[:0]
+	done := 0
+	for _, size := range insertPlan(len(r.events)) {
+		args = args[:0]
+		for i := done; i < done+size; i++ {
+			e := r.events[i]
+			version := actual + 1 + int64(i)
+			content := eventstore.ContentHash(r.stream, e.Type, e.SchemaVersion, r.data[i], r.meta[i], recordedAt)
+			hash := eventstore.ChainHash(prev, version, content)
+			args = append(args, e.ID, stream, category, version, e.Type, e.SchemaVersion,
+				string(e.Data), string(r.meta[i]), micros, prev, hash)
+			prev = hash
+		}
+		stmt := tx.StmtContext(ctx, s.stmts.insert[bits.Len(uint(size))-1])
+		out, err := stmt.ExecContext(ctx, args...)
 		if err != nil {
 			if isUniqueViolation(err) {
-				// Unreachable while this connection holds the write lock
-				// from BEGIN IMMEDIATE; kept so a constraint never leaks
-				// as driver text.
-				return eventstore.AppendResult{}, &eventstore.ConcurrencyError{Stream: stream, Expected: expected, Actual: actual}
+				return eventstore.AppendResult{}, &idTakenError{actual: actual}
 			}
-			return eventstore.AppendResult{}, fmt.Errorf("append to %s: insert version %d: %w", stream, version, mapErr(ctx, err))
+			return eventstore.AppendResult{}, fmt.Errorf("append to %s: insert versions %d..%d: %w", r.stream, actual+1+int64(done), actual+int64(done+size), mapErr(ctx, err))
 		}
-		seq, err := r.LastInsertId()
-		if err != nil {
-			return eventstore.AppendResult{}, fmt.Errorf("append to %s: position: %w", stream, err)
+		done += size
+		if done == len(r.events) {
+			seq, err := out.LastInsertId()
+			if err != nil {
+				return eventstore.AppendResult{}, fmt.Errorf("append to %s: position: %w", r.stream, err)
+			}
+			// One writer inserts the rows of a statement at consecutive
+			// positions; the last one is the call's.
+			res.LastVersion, res.Position = actual+int64(done), eventstore.Position{Seq: seq}
 		}
-		res.LastVersion, res.Position = version, eventstore.Position{Seq: seq}
-		prev = hash
 	}
+	clear(args)
+	s.args = args[:0]
 	return res, nil
+}
+
+// repeatOrConflict decides a call that cannot simply be written: a repeat
+// when its IDs are stored (see Append), an *eventstore.IdempotencyError for
+// other reuse, and otherwise an *eventstore.ConcurrencyError at actual.
+func (s *Store) repeatOrConflict(ctx context.Context, tx *sql.Tx, r *appendReq, actual int64) (eventstore.AppendResult, error) {
+	stored, err := storedByID(ctx, tx, r.events)
+	if err != nil {
+		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", r.stream, err)
+	}
+	if len(stored) > 0 {
+		return repeat(r.stream, r.expected, r.events, r.data, r.meta, stored)
+	}
+	return eventstore.AppendResult{}, &eventstore.ConcurrencyError{Stream: r.stream, Expected: r.expected, Actual: actual}
 }
 
 // storedEvent is what the idempotency check needs of an event already stored.

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -138,30 +137,95 @@ func (s *Store) Wait(ctx context.Context, after eventstore.Position) error {
 	}
 }
 
+// Read buffers. A page is scanned into chunks of scanChunk events and
+// copied once into a slice of the exact length, so that a large page never
+// regrows (and a short one never allocates for the limit); data and hashes
+// are copied into shared slabs of slabSize bytes rather than one allocation
+// each.
+const (
+	scanChunk = 512
+	slabSize  = 64 << 10
+)
+
+// slab hands out byte slices copied into large shared blocks. Each slice is
+// capped at its length, so appending to one never writes into another.
+type slab struct{ buf []byte }
+
+func (s *slab) copy(b []byte) []byte {
+	if len(b) > slabSize/4 {
+		return append([]byte(nil), b...)
+	}
+	if cap(s.buf)-len(s.buf) < len(b) {
+		s.buf = make([]byte, 0, slabSize)
+	}
+	start := len(s.buf)
+	s.buf = append(s.buf, b...)
+	return s.buf[start:len(s.buf):len(s.buf)]
+}
+
 func scanEvents(rows *sql.Rows) ([]eventstore.RecordedEvent, error) {
 	defer rows.Close()
-	evs := []eventstore.RecordedEvent{}
+	var (
+		chunks [][]eventstore.RecordedEvent
+		cur    []eventstore.RecordedEvent
+		n      int
+		bytes  slab
+
+		stream, typ        string
+		data, meta, ph, h  sql.RawBytes
+		recordedAt         int64
+		lastMeta           []byte // the raw metadata lastMD was decoded from
+		lastMD             eventstore.Metadata
+		lastStream, lastTy string
+	)
 	for rows.Next() {
-		var (
-			e          eventstore.RecordedEvent
-			stream     string
-			data, meta string
-			recordedAt int64
-		)
-		if err := rows.Scan(&e.Position.Seq, &e.ID, &stream, &e.Version, &e.Type, &e.SchemaVersion,
-			&data, &meta, &recordedAt, &e.PrevHash, &e.Hash); err != nil {
+		if len(cur) == cap(cur) {
+			if cur != nil {
+				chunks = append(chunks, cur)
+			}
+			cur = make([]eventstore.RecordedEvent, 0, scanChunk)
+		}
+		cur = cur[:len(cur)+1]
+		e := &cur[len(cur)-1]
+		if err := rows.Scan(&e.Position.Seq, &e.ID, &stream, &e.Version, &typ, &e.SchemaVersion,
+			&data, &meta, &recordedAt, &ph, &h); err != nil {
 			return nil, err
 		}
-		e.StreamID = eventstore.StreamID(stream)
-		e.Data = json.RawMessage(data)
-		if err := json.Unmarshal([]byte(meta), &e.Metadata); err != nil {
-			return nil, fmt.Errorf("event %s: metadata: %w", e.ID, err)
+		// Consecutive events usually share a stream, a type and metadata
+		// (one command's events): keep the previous row's values, so the
+		// page holds one copy of each and decodes the metadata once.
+		if stream != lastStream {
+			lastStream = stream
 		}
+		if typ != lastTy {
+			lastTy = typ
+		}
+		e.StreamID, e.Type = eventstore.StreamID(lastStream), lastTy
+		e.Data = bytes.copy(data)
+		if lastMeta == nil || string(meta) != string(lastMeta) {
+			md, err := eventstore.DecodeMetadata(meta)
+			if err != nil {
+				return nil, fmt.Errorf("event %s: metadata: %w", e.ID, err)
+			}
+			lastMD, lastMeta = md, append(lastMeta[:0], meta...)
+		}
+		e.Metadata = lastMD
 		e.RecordedAt = time.UnixMicro(recordedAt).UTC()
-		evs = append(evs, e)
+		e.PrevHash, e.Hash = bytes.copy(ph), bytes.copy(h)
+		n++
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	return evs, nil
+	if len(chunks) == 0 {
+		if cur == nil {
+			return []eventstore.RecordedEvent{}, nil
+		}
+		return cur, nil
+	}
+	evs := make([]eventstore.RecordedEvent, 0, n)
+	for _, c := range chunks {
+		evs = append(evs, c...)
+	}
+	return append(evs, cur...), nil
 }

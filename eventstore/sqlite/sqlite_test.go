@@ -394,3 +394,112 @@ func TestAppendWaitsForOtherProcessLock(t *testing.T) {
 		t.Fatalf("append after the lock was released: %v", err)
 	}
 }
+
+// BenchmarkReadAll measures a global read of 20,000 events in pages of
+// 5,000, the shape of a projection catching up. It reports events/s.
+func BenchmarkReadAll(b *testing.B) {
+	const total, page = 20_000, 5000
+	s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "vega.db"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	stream := eventstore.NewStreamIDULID("read")
+	for range total / 500 {
+		evs := newEvents(500)
+		for i := range evs {
+			evs[i].Metadata = eventstore.Metadata{Actor: "bench", CorrelationID: "01JBENCH0000000000000000000"}
+		}
+		if _, err := s.Append(b.Context(), stream, eventstore.Any, evs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		q := eventstore.Query{Limit: page}
+		n := 0
+		for {
+			evs, next, err := s.ReadAll(b.Context(), q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			n += len(evs)
+			if len(evs) < page {
+				break
+			}
+			q.After = next
+		}
+		if n != total {
+			b.Fatalf("read %d events, want %d", n, total)
+		}
+	}
+	b.ReportMetric(float64(b.N*total)/b.Elapsed().Seconds(), "events/s")
+}
+
+// Concurrent appends share commits (group commit); each call must still
+// succeed or fail on its own, and DB() transactions interleave with them.
+func TestGroupedAppendsFailAlone(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := openStore(t, filepath.Join(t.TempDir(), "vega.db"))
+	t.Cleanup(func() { _ = s.Close() })
+	conflicted := eventstore.NewStreamIDULID("conflicted")
+	seeded := newEvents(1)
+	if _, err := s.Append(ctx, conflicted, eventstore.NoStream, seeded...); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.DB().ExecContext(ctx, `CREATE TABLE rm (n INTEGER NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	const rounds = 40
+	var wg sync.WaitGroup
+	errs := make(chan error, 4*rounds)
+	for i := range rounds {
+		wg.Go(func() { // a good append
+			stream := eventstore.NewStreamIDULID(fmt.Sprintf("good%d", i))
+			if _, err := s.Append(ctx, stream, eventstore.NoStream, newEvents(1+i%5)...); err != nil {
+				errs <- fmt.Errorf("good append %d: %w", i, err)
+			}
+		})
+		wg.Go(func() { // a conflict
+			if _, err := s.Append(ctx, conflicted, eventstore.NoStream, newEvents(2)...); !errors.Is(err, eventstore.ErrConcurrency) {
+				errs <- fmt.Errorf("conflicting append %d: %v, want ErrConcurrency", i, err)
+			}
+		})
+		wg.Go(func() { // a repeat of the seeded event
+			if res, err := s.Append(ctx, conflicted, eventstore.Any, seeded...); err != nil || res.Written {
+				errs <- fmt.Errorf("repeat %d: %+v, %v, want a repeat", i, res, err)
+			}
+		})
+		wg.Go(func() { // a read-model write on the shared connection
+			tx, err := s.DB().BeginTx(ctx, nil)
+			if err == nil {
+				_, err = tx.ExecContext(ctx, `INSERT INTO rm (n) VALUES (?)`, i)
+				err = errors.Join(err, tx.Commit())
+			}
+			if err != nil {
+				errs <- fmt.Errorf("read-model write %d: %w", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	all, _, err := s.ReadAll(ctx, eventstore.Query{Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 1
+	for i := range rounds {
+		want += 1 + i%5
+	}
+	if len(all) != want {
+		t.Errorf("store holds %d events, want %d", len(all), want)
+	}
+	var n int
+	if err := s.DB().QueryRowContext(ctx, `SELECT count(*) FROM rm`).Scan(&n); err != nil || n != rounds {
+		t.Errorf("read model holds %d rows (%v), want %d", n, err, rounds)
+	}
+}

@@ -89,6 +89,13 @@ type Store struct {
 	w *sql.DB // the one writer connection
 	r *sql.DB // the read pool
 
+	// The group-commit writer (writer.go): Append sends requests on reqs;
+	// only writeLoop uses stmts and args.
+	reqs       chan *appendReq
+	writerDone chan struct{}
+	stmts      *statements
+	args       []any
+
 	// head is the last position known to be committed; it only grows.
 	head atomic.Int64
 
@@ -187,16 +194,27 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		ctx:      sctx,
 		cancel:   cancel,
 		pollDone: make(chan struct{}),
+
+		reqs:       make(chan *appendReq),
+		writerDone: make(chan struct{}),
+		args:       make([]any, 0, maxInsertRows*insertArgs),
 	}
 	head, err := s.readHead(ctx)
+	if err == nil {
+		s.stmts, err = prepareStatements(ctx, w)
+	}
 	if err != nil {
 		cancel()
+		if s.stmts != nil {
+			_ = s.stmts.close()
+		}
 		_ = r.Close()
 		_ = w.Close()
 		return nil, fmt.Errorf("open sqlite store %s: %w", abs, err)
 	}
 	s.head.Store(head)
 	go s.pollLoop()
+	go s.writeLoop()
 	s.log.Debug("sqlite event store open", "path", abs, "head", head, "schema_version", SchemaVersion())
 	return s, nil
 }
@@ -204,8 +222,13 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 // DB returns the writer handle: one connection, whose transactions begin
 // with BEGIN IMMEDIATE. Packages that keep read models in the same file write
 // them through it, together with their checkpoint (SaveCheckpointTx) in one
-// transaction. A transaction held open on it blocks every Append, so keep
-// them short; never write the events table through it (triggers refuse
+// transaction. The Store's group-commit writer takes the same connection for
+// each group of appends (see MaxGroupAppends), so database/sql's pool of one
+// serialises DB() callers with appends: a DB() transaction runs between two
+// groups and sees every append acknowledged before it began. A transaction
+// held open on it blocks every Append, so keep them short, and never call
+// Append while holding one (the append would wait for the connection the
+// caller holds). Never write the events table through it (triggers refuse
 // updates and deletes, and inserts would bypass the hash chain). The handle
 // is owned by the Store: do not close it.
 func (s *Store) DB() *sql.DB { return s.w }
@@ -213,7 +236,8 @@ func (s *Store) DB() *sql.DB { return s.w }
 // Path returns the absolute path of the database file.
 func (s *Store) Path() string { return s.path }
 
-// Close stops the poller, wakes every Wait (they return ErrClosed), cancels
+// Close stops the poller and the writer (appends not yet committed fail with
+// ErrClosed and write nothing), wakes every Wait (they return ErrClosed), cancels
 // the contexts of running Lead functions and closes the connections. It waits
 // at most CloseTimeout for connections still in use. Calling it again
 // returns the first call's result.
@@ -223,7 +247,8 @@ func (s *Store) Close() error {
 		<-s.pollDone
 		done := make(chan error, 1)
 		go func() {
-			done <- errors.Join(s.r.Close(), s.w.Close())
+			<-s.writerDone
+			done <- errors.Join(s.stmts.close(), s.r.Close(), s.w.Close())
 		}()
 		select {
 		case err := <-done:
