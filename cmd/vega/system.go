@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/vega-sec/vega/adapters/deadletters"
 	vnats "github.com/vega-sec/vega/adapters/nats"
@@ -54,7 +55,7 @@ func natsConfig(cfg Config) vnats.Config {
 
 func openSystem(ctx context.Context, cfg Config, log *slog.Logger) (*system, error) {
 	s := &system{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
-	s.registry.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	store, kind, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return nil, fmt.Errorf("open event store: %w", err)
