@@ -1,0 +1,127 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/vega-sec/vega/domain"
+	"github.com/vega-sec/vega/eventstore"
+)
+
+// Finding diffs, set when the scan's findings are classified.
+const (
+	DiffNew       = "new"
+	DiffUnchanged = "unchanged"
+	DiffReopened  = "reopened"
+)
+
+// findingsProjection keeps the findings of every scan's final attempt, with
+// the classification a completed scan gives them (issue_id, diff) and their
+// issue's triage, copied so that findings filter without a join. A
+// requeued attempt's findings are deleted (the domain discards them).
+func findingsProjection() *projection {
+	return &projection{
+		name:       NameFindings,
+		version:    1,
+		categories: []string{"scan", "issue"},
+		types:      []string{"FindingRecorded", "ScanRequeued", "IssueOpened", "IssueSeen", "IssueReopened", "IssueTriaged"},
+		tables: []table{
+			// severity_rank is domain.Severity.Rank: lists read critical
+			// first. issue_id, diff and triage are NULL until classified.
+			{name: "findings", ddl: []string{`CREATE TABLE {t} (
+				scan_id           TEXT    NOT NULL,
+				id                TEXT    NOT NULL,
+				issue_id          TEXT,
+				fingerprint       TEXT    NOT NULL,
+				rule_id           TEXT    NOT NULL,
+				title             TEXT    NOT NULL,
+				severity          TEXT    NOT NULL,
+				severity_rank     BIGINT  NOT NULL,
+				cwe               TEXT    NOT NULL,
+				engine            TEXT    NOT NULL,
+				file              TEXT    NOT NULL,
+				start_line        BIGINT  NOT NULL,
+				end_line          BIGINT  NOT NULL,
+				snippet           TEXT    NOT NULL,
+				message           TEXT    NOT NULL,
+				remediation       TEXT    NOT NULL,
+				confidence        DOUBLE PRECISION NOT NULL,
+				diff              TEXT,
+				triage            TEXT,
+				triage_expires_at BIGINT,
+				PRIMARY KEY (scan_id, id)
+			)`,
+				`CREATE INDEX {t}_order ON {t} (scan_id, severity_rank, id)`,
+				`CREATE INDEX {t}_rule ON {t} (scan_id, rule_id, severity_rank, id)`,
+				`CREATE INDEX {t}_file ON {t} (scan_id, file, severity_rank, id)`,
+				`CREATE INDEX {t}_diff ON {t} (scan_id, diff, severity_rank, id)`,
+				`CREATE INDEX {t}_triage ON {t} (scan_id, triage, severity_rank, id)`,
+				`CREATE INDEX {t}_issue ON {t} (issue_id)`}},
+			// The current triage of every issue, for findings classified
+			// after the issue was triaged.
+			{name: "finding_issues", ddl: []string{`CREATE TABLE {t} (
+				issue_id   TEXT   NOT NULL PRIMARY KEY,
+				triage     TEXT   NOT NULL,
+				expires_at BIGINT
+			)`}},
+		},
+		apply: applyFinding,
+	}
+}
+
+func applyFinding(ctx context.Context, t *txn, e eventstore.RecordedEvent, ev domain.Event) error {
+	id := e.StreamID.ID()
+	switch ev := ev.(type) {
+	case domain.FindingRecorded:
+		f := ev.Finding
+		if !f.Severity.Valid() {
+			return invariantf("finding %s has severity %q", f.ID, f.Severity)
+		}
+		_, err := t.exec(ctx, `INSERT INTO {findings} (scan_id, id, fingerprint, rule_id, title, severity, severity_rank, cwe,
+			engine, file, start_line, end_line, snippet, message, remediation, confidence)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			id, f.ID, f.Fingerprint, f.RuleID, f.Title, string(f.Severity), f.Severity.Rank(), f.CWE,
+			f.Engine, f.File, f.StartLine, f.EndLine, f.Snippet, f.Message, f.Remediation, f.Confidence)
+		return err
+	case domain.ScanRequeued:
+		_, err := t.exec(ctx, `DELETE FROM {findings} WHERE scan_id = ?`, id)
+		return err
+	case domain.IssueOpened:
+		if _, err := t.exec(ctx, `INSERT INTO {finding_issues} (issue_id, triage) VALUES (?, ?)`, id, string(domain.TriageOpen)); err != nil {
+			return err
+		}
+		return t.classify(ctx, id, ev.ScanID, ev.FindingID, DiffNew)
+	case domain.IssueSeen:
+		return t.classify(ctx, id, ev.ScanID, ev.FindingID, DiffUnchanged)
+	case domain.IssueReopened:
+		return t.classify(ctx, id, ev.ScanID, ev.FindingID, DiffReopened)
+	case domain.IssueTriaged:
+		if err := t.execOne(ctx, "issue "+id, `UPDATE {finding_issues} SET triage = ?, expires_at = ? WHERE issue_id = ?`,
+			string(ev.Status), micros(ev.ExpiresAt), id); err != nil {
+			return err
+		}
+		_, err := t.exec(ctx, `UPDATE {findings} SET triage = ?, triage_expires_at = ? WHERE issue_id = ?`,
+			string(ev.Status), micros(ev.ExpiresAt), id)
+		return err
+	}
+	return nil
+}
+
+// classify links finding findingID of scan scanID to issue issueID.
+func (t *txn) classify(ctx context.Context, issueID, scanID, findingID, diff string) error {
+	var (
+		triage  string
+		expires sql.NullInt64
+	)
+	err := t.queryRow(ctx, `SELECT triage, expires_at FROM {finding_issues} WHERE issue_id = ?`, issueID).Scan(&triage, &expires)
+	if errors.Is(err, sql.ErrNoRows) {
+		return invariantf("issue %s was not opened", issueID)
+	}
+	if err != nil {
+		return err
+	}
+	return t.execOne(ctx, "finding "+findingID+" of scan "+scanID,
+		`UPDATE {findings} SET issue_id = ?, diff = ?, triage = ?, triage_expires_at = ? WHERE scan_id = ? AND id = ?`,
+		issueID, diff, triage, expires, scanID, findingID)
+}
