@@ -154,6 +154,19 @@ type RunnerLaunched struct {
 	At       time.Time `json:"at"`
 }
 
+// ScanCredentialIssued records a per-scan LLM proxy credential minted for
+// the current attempt (Fence) when its runner is launched. TokenHash is the
+// hex SHA-256 of the token (see HashToken); the token itself never enters an
+// event. The credential authenticates until ExpiresAt and only while the
+// scan is claimed or running at the same fence: a requeue or a terminal
+// state revokes it.
+type ScanCredentialIssued struct {
+	Fence     uint64    `json:"fence"`
+	TokenHash string    `json:"token_hash"`
+	ExpiresAt time.Time `json:"expires_at"`
+	At        time.Time `json:"at"`
+}
+
 // ScanStarted records that the runner began work: claimed to running.
 type ScanStarted struct {
 	Fence uint64    `json:"fence"`
@@ -362,6 +375,9 @@ func (ScanRequeued) EventName() string { return "ScanRequeued" }
 // EventName returns "RunnerLaunched".
 func (RunnerLaunched) EventName() string { return "RunnerLaunched" }
 
+// EventName returns "ScanCredentialIssued".
+func (ScanCredentialIssued) EventName() string { return "ScanCredentialIssued" }
+
 // EventName returns "ScanStarted".
 func (ScanStarted) EventName() string { return "ScanStarted" }
 
@@ -423,6 +439,8 @@ var catalogue = []Event{
 	ScanCancelled{}, ScanCompleted{}, ScanFailed{}, ScanTimedOut{},
 	IssueOpened{}, IssueSeen{}, IssueReopened{}, IssueFixed{}, IssueTriaged{},
 	TokenIssued{}, TokenRevoked{},
+	ScanCredentialIssued{},
+	ScanClassified{}, IssueIndexUpdated{},
 }
 
 var eventTypes = func() map[string]reflect.Type {

@@ -21,6 +21,8 @@ var stableNames = []string{
 	"ScanCancelled", "ScanCompleted", "ScanFailed", "ScanTimedOut",
 	"IssueOpened", "IssueSeen", "IssueReopened", "IssueFixed", "IssueTriaged",
 	"TokenIssued", "TokenRevoked",
+	"ScanCredentialIssued",
+	"ScanClassified", "IssueIndexUpdated",
 }
 
 func TestCatalogueNamesAreStableAndUnique(t *testing.T) {

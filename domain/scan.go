@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"crypto/subtle"
 	"fmt"
 	"math"
 	"regexp"
@@ -166,6 +167,20 @@ func (f Finding) Validate() error {
 	return nil
 }
 
+// MaxCredentialsPerAttempt is how many LLM proxy credentials one attempt of
+// a scan may be issued: one per runner launch, with room for a worker that
+// retries its launch.
+const MaxCredentialsPerAttempt = 8
+
+// ScanCredential is a per-scan LLM proxy credential: the hash of a token
+// minted for one attempt (Fence) and its expiry.
+type ScanCredential struct {
+	Fence     uint64    `json:"fence"`
+	TokenHash string    `json:"token_hash"`
+	ExpiresAt time.Time `json:"expires_at"`
+	IssuedAt  time.Time `json:"issued_at"`
+}
+
 // RunnerJob identifies the runner executing one attempt of a scan.
 type RunnerJob struct {
 	Fence      uint64    `json:"fence"`
@@ -206,7 +221,8 @@ type Scan struct {
 	Findings []Finding // of the current attempt, in recording order
 	Counts   SeverityCounts
 
-	LLMUsage       LLMUsage // total over all attempts
+	Credentials    []ScanCredential // LLM proxy credentials of every attempt, in issue order
+	LLMUsage       LLMUsage         // total over all attempts
 	BudgetExceeded bool
 	BudgetLimit    string // the limit named by ScanBudgetExceeded
 
@@ -222,8 +238,15 @@ type Scan struct {
 	FinishedAt  time.Time
 	Version     int // number of events applied
 
+	// Classification is the outcome of classifying the completed scan's
+	// findings against its repository's issues (ScanClassified); nil until
+	// then. See Classified.
+	Classification *Classification
+
 	findings     map[string]int      // finding ID -> index in Findings
 	fingerprints map[string]struct{} // fingerprints in Findings
+	classParts   int                 // ScanClassified parts applied
+	classTotal   int                 // ScanClassified parts announced
 }
 
 // ScanRequest is the input of NewScan.
@@ -370,6 +393,10 @@ func (s *Scan) Apply(e Event) error {
 		if err = fenced(e.Fence, false); err == nil {
 			s.Runner = RunnerJob{Fence: e.Fence, Launcher: e.Launcher, JobID: e.JobID, LaunchedAt: e.At}
 		}
+	case ScanCredentialIssued:
+		if err = fenced(e.Fence, false); err == nil {
+			s.Credentials = append(s.Credentials, ScanCredential{Fence: e.Fence, TokenHash: e.TokenHash, ExpiresAt: e.ExpiresAt, IssuedAt: e.At})
+		}
 	case ScanStarted:
 		if err = fenced(e.Fence, false); err == nil {
 			if err = to(ScanStateRunning); err == nil {
@@ -403,6 +430,8 @@ func (s *Scan) Apply(e Event) error {
 		err = finish(e.Fence, true, ScanStateFailed, e.Reason, e.At)
 	case ScanTimedOut:
 		err = finish(e.Fence, true, ScanStateTimedOut, e.Reason, e.At)
+	case ScanClassified:
+		err = s.applyClassified(e)
 	default:
 		return badHistory("scan", s.Version, e, "not a scan event")
 	}
@@ -599,12 +628,16 @@ func (s *Scan) RecordFinding(fence uint64, f Finding, now time.Time) ([]Event, e
 }
 
 // RecordLLMUsage decides to record LLM usage u reported by the LLM proxy,
-// which holds no fence. It is allowed while claimed or running (a runner may
-// call the model before ScanStarted is recorded); afterwards the proxy must
-// refuse calls, so late usage is rejected. When the new total exhausts the
-// profile's budget for the first time, a ScanBudgetExceeded follows the
-// LLMUsageRecorded. It returns an *InvalidArgumentError for "model" or
-// "usage.…" and ErrConflict unless claimed or running.
+// which holds no fence. It is allowed once the scan has been claimed at
+// least once: while claimed or running (a runner may call the model before
+// ScanStarted is recorded), and also afterwards, because the proxy batches
+// usage and may flush the cost of calls it forwarded while the scan was live
+// after the scan ended or was requeued (spent money is recorded, never
+// dropped; the proxy refuses new calls once the scan ends). When the new
+// total exhausts the profile's budget for the first time while the scan is
+// claimed or running, a ScanBudgetExceeded follows the LLMUsageRecorded. It
+// returns an *InvalidArgumentError for "model" or "usage.…", ErrNotFound for
+// a scan that does not exist, and ErrConflict for a scan never claimed.
 func (s *Scan) RecordLLMUsage(model string, u LLMUsage, now time.Time) ([]Event, error) {
 	if err := validateText("model", model, MaxNameLength, false); err != nil {
 		return nil, err
@@ -612,15 +645,74 @@ func (s *Scan) RecordLLMUsage(model string, u LLMUsage, now time.Time) ([]Event,
 	if err := u.Validate(); err != nil {
 		return nil, err
 	}
-	if err := s.during("LLM usage", ScanStateClaimed, ScanStateRunning); err != nil {
-		return nil, err
+	if s.Version == 0 {
+		return nil, notFound("scan")
+	}
+	if s.Attempts == 0 {
+		return nil, conflict("scan %s was never claimed; no LLM call can have been made for it", s.ID)
 	}
 	events := []Event{LLMUsageRecorded{Model: model, Usage: u, At: now}}
 	total := s.LLMUsage.Add(u)
-	if limit, ok := s.Profile.LLMBudget.Exhausted(total); ok && !s.BudgetExceeded {
+	live := s.State == ScanStateClaimed || s.State == ScanStateRunning
+	if limit, ok := s.Profile.LLMBudget.Exhausted(total); ok && !s.BudgetExceeded && live {
 		events = append(events, ScanBudgetExceeded{Limit: limit, Total: total, At: now})
 	}
 	return events, nil
+}
+
+// IssueCredential decides to record an LLM proxy credential for the current
+// attempt: tokenHash is the hex SHA-256 of the token (HashToken), valid until
+// expiresAt. It needs the current fence (the worker that launches the
+// runner holds it). It returns an *InvalidArgumentError for "token_hash"
+// (not 64 lower-case hex digits) or "expires_at" (not after now),
+// ErrConflict unless claimed or running, when the hash was already issued,
+// or when the attempt has MaxCredentialsPerAttempt credentials, and a
+// *FenceError.
+func (s *Scan) IssueCredential(fence uint64, tokenHash string, expiresAt, now time.Time) ([]Event, error) {
+	if !hashRe.MatchString(tokenHash) {
+		return nil, invalid("token_hash", "must be 64 lower-case hex digits (a SHA-256)")
+	}
+	if !expiresAt.After(now) {
+		return nil, invalid("expires_at", "must be after now")
+	}
+	if err := s.during("credential issue", ScanStateClaimed, ScanStateRunning); err != nil {
+		return nil, err
+	}
+	if err := s.fence(fence, false); err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, c := range s.Credentials {
+		if c.TokenHash == tokenHash {
+			return nil, conflict("scan %s: credential already issued", s.ID)
+		}
+		if c.Fence == fence {
+			n++
+		}
+	}
+	if n >= MaxCredentialsPerAttempt {
+		return nil, conflict("scan %s attempt %d already has %d credentials", s.ID, fence, n)
+	}
+	return []Event{ScanCredentialIssued{Fence: fence, TokenHash: tokenHash, ExpiresAt: expiresAt, At: now}}, nil
+}
+
+// CredentialValid reports whether a token whose hex SHA-256 is tokenHash
+// authenticates for this scan at now: it was issued for the current
+// attempt, has not expired, and the scan is claimed or running (a requeue or
+// a terminal state revokes every credential). Hashes are compared in
+// constant time.
+func (s *Scan) CredentialValid(tokenHash string, now time.Time) bool {
+	if s.State != ScanStateClaimed && s.State != ScanStateRunning {
+		return false
+	}
+	ok := false
+	for _, c := range s.Credentials {
+		match := subtle.ConstantTimeCompare([]byte(c.TokenHash), []byte(tokenHash)) == 1
+		if match && c.Fence == s.Fence && now.Before(c.ExpiresAt) {
+			ok = true
+		}
+	}
+	return ok
 }
 
 // ExceedBudget decides that the scan's LLM budget is exhausted on limit
