@@ -118,8 +118,14 @@ type Deps struct {
 	Handlers *commands.Handlers
 	// Blobs holds the snapshots (snapshot.BlobKey). Required.
 	Blobs Blobs
-	// Engines by name; a scan's engine missing here makes the scan partial.
+	// Engines by name; a scan's engine missing here (and from
+	// EngineFactories) makes the scan partial.
 	Engines map[string]engine.Engine
+	// EngineFactories build, per scan, engines that need the scan itself
+	// (its threat profile, a credential for the LLM proxy minted for this
+	// attempt). They run after ScanStarted; an error makes that engine
+	// unavailable and the scan partial, saying why.
+	EngineFactories map[string]EngineFactory
 	// Bus, when set, delivers cancel requests within milliseconds; nil:
 	// the runner polls its scan every CancelPollInterval.
 	Bus *Bus
@@ -298,8 +304,19 @@ func (r *run) work(ctx context.Context) (partial []string, failure string) {
 	for i, name := range r.scan.Engines {
 		eng, ok := r.d.Engines[name]
 		if !ok {
-			partial = append(partial, fmt.Sprintf("engine %s is not available", name))
-			continue
+			build, ok := r.d.EngineFactories[name]
+			if !ok {
+				partial = append(partial, fmt.Sprintf("engine %s is not available", name))
+				continue
+			}
+			var err error
+			if eng, err = build(ctx, r.scan, r.fence); err != nil {
+				if ctx.Err() != nil {
+					return nil, ""
+				}
+				partial = append(partial, fmt.Sprintf("engine %s is not available: %v", name, err))
+				continue
+			}
 		}
 		r.rec.progress("scanning: "+name, 5+90*i/n)
 		err := r.scanWith(ctx, eng, target)
@@ -329,6 +346,9 @@ func (r *run) work(ctx context.Context) (partial []string, failure string) {
 	r.rec.flushProgress(ctx, true)
 	return partial, ""
 }
+
+// EngineFactory builds an engine for one attempt of one scan.
+type EngineFactory func(ctx context.Context, scan *domain.Scan, fence uint64) (engine.Engine, error)
 
 // scanWith runs one engine, turning a panic into an error.
 func (r *run) scanWith(ctx context.Context, eng engine.Engine, t engine.Target) (err error) {

@@ -303,6 +303,12 @@ func (w *Worker) Run(ctx context.Context) error {
 	return nil
 }
 
+// uploadOnly reports whether the scan waits for a SARIF upload through the
+// API: no runner can do its work, so the worker must leave it alone.
+func uploadOnly(s *domain.Scan) bool {
+	return len(s.Engines) == 1 && s.Engines[0] == domain.EngineSARIFUpload
+}
+
 // dispatch claims and launches the scan of a ScanRequested or ScanRequeued
 // message.
 func (w *Worker) dispatch(ctx context.Context, env vnats.Envelope) error {
@@ -314,7 +320,7 @@ func (w *Worker) dispatch(ctx context.Context, env vnats.Envelope) error {
 	ctx = commands.WithRequest(ctx, commands.RequestFromEvent(Actor, rec))
 	// A scan that is no longer requested (a redelivery, a stale requeue)
 	// needs no slot.
-	if s, _, err := w.d.Handlers.Streams.Scans.Load(ctx, scanID); err == nil && s.State != domain.ScanStateRequested {
+	if s, _, err := w.d.Handlers.Streams.Scans.Load(ctx, scanID); err == nil && (s.State != domain.ScanStateRequested || uploadOnly(s)) {
 		return nil
 	}
 	select {

@@ -532,3 +532,23 @@ func mustRegistry(t *testing.T) *eventstore.Registry {
 	regOnce.Do(func() { reg, _ = commands.NewRegistry() })
 	return reg
 }
+
+// TestUploadScansAreLeftToTheAPI: a scan waiting for a SARIF upload is never
+// claimed by a worker (no runner could do its work).
+func TestUploadScansAreLeftToTheAPI(t *testing.T) {
+	t.Parallel()
+	e := setup(t, opts{})
+	launcher := &countingLauncher{Launcher: inprocess.New(inprocess.Runner(e.runnerDeps(t, 0)), nil)}
+	e.startWorker(t, opts{}, launcher)
+	upload := e.request(t, domain.EngineSARIFUpload)
+	after := e.request(t, builtin.Name)
+	if s := e.waitState(t, after, domain.ScanStateCompleted, domain.ScanStateFailed); s.State != domain.ScanStateCompleted {
+		t.Fatalf("the scan after the upload scan ended %s", s.State)
+	}
+	if s := e.scan(t, upload); s.State != domain.ScanStateRequested {
+		t.Errorf("upload scan is %s, want requested", s.State)
+	}
+	if got := launcher.launches.Load(); got != 1 {
+		t.Errorf("launches = %d, want 1 (the builtin scan only)", got)
+	}
+}
