@@ -59,9 +59,40 @@ func NewPublisher(nc *nats.Conn, cfg Config) (*Publisher, error) {
 // returns ErrWrongStream (wrapped) if the stream that stored an event is not
 // the configured one, and ctx.Err() when ctx ends first.
 func (p *Publisher) Publish(ctx context.Context, events []eventstore.RecordedEvent) (PublishResult, error) {
-	var res PublishResult
+	b, err := p.prepare(events)
+	if err != nil {
+		return PublishResult{}, err
+	}
+	return p.publish(ctx, b)
+}
+
+// batch is a run of events encoded as messages, ready to publish. A batch
+// is published once: publishing stamps its messages, so a retry prepares
+// the events again.
+type batch struct {
+	ids  []string
+	msgs []*nats.Msg
+}
+
+// prepare encodes events as messages. It does no I/O, so the relay runs it
+// off the publishing path.
+func (p *Publisher) prepare(events []eventstore.RecordedEvent) (batch, error) {
 	maxPayload := p.nc.MaxPayload()
-	pending := make([]pendingAck, 0, min(len(events), p.window))
+	b := batch{ids: make([]string, len(events)), msgs: make([]*nats.Msg, len(events))}
+	for i, e := range events {
+		msg, err := newMsg(p.prefix, e, maxPayload)
+		if err != nil {
+			return batch{}, err
+		}
+		b.ids[i], b.msgs[i] = e.ID, msg
+	}
+	return b, nil
+}
+
+// publish publishes a prepared batch as Publish does its events.
+func (p *Publisher) publish(ctx context.Context, b batch) (PublishResult, error) {
+	var res PublishResult
+	pending := make([]pendingAck, 0, min(len(b.msgs), p.window))
 	var firstErr error
 	wait := func(pa pendingAck) {
 		ack, err := awaitAck(ctx, pa.fut)
@@ -82,21 +113,16 @@ func (p *Publisher) Publish(ctx context.Context, events []eventstore.RecordedEve
 			res.LastSeq = max(res.LastSeq, ack.Sequence)
 		}
 	}
-	for _, e := range events {
+	for i, msg := range b.msgs {
 		if firstErr != nil || ctx.Err() != nil {
-			break
-		}
-		msg, err := newMsg(p.prefix, e, maxPayload)
-		if err != nil {
-			firstErr = err
 			break
 		}
 		fut, err := p.js.PublishMsgAsync(msg, jetstream.WithExpectStream(p.stream))
 		if err != nil {
-			firstErr = fmt.Errorf("publish event %s: %w", e.ID, err)
+			firstErr = fmt.Errorf("publish event %s: %w", b.ids[i], err)
 			break
 		}
-		pending = append(pending, pendingAck{id: e.ID, fut: fut})
+		pending = append(pending, pendingAck{id: b.ids[i], fut: fut})
 		if len(pending) >= p.window {
 			wait(pending[0])
 			pending = pending[1:]

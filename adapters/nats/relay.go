@@ -60,7 +60,8 @@ type RelayOptions struct {
 
 // Relay tails the event store in global order and publishes every event to
 // JetStream (see Publisher), one page at a time: publish the page, wait for
-// every ack, then save the checkpoint. A crash between the two republishes
+// every ack, then save the checkpoint; the next page is read from the store
+// and encoded while the current one's acks are outstanding. A crash between the two republishes
 // the page after restart and the stream's duplicate window absorbs it.
 // While NATS is away the relay retries the same page with exponential
 // backoff; appends to the store are not affected.
@@ -186,25 +187,91 @@ func (r *Relay) lead(ctx context.Context) error {
 	}
 	r.log.Info("relay leading", "from", from.String())
 	r.updateLag(ctx, from)
-	q := eventstore.Query{After: from, Limit: r.pageSize}
-	return eventstore.Follow(ctx, r.store, q, func(ctx context.Context, page []eventstore.RecordedEvent, next eventstore.Position) error {
-		if err := r.publishPage(ctx, page, from); err != nil {
+	// The next page is read and encoded while the current one is
+	// published and acknowledged; it is published only once the current
+	// page's checkpoint is saved, so the stream never runs more than a page
+	// ahead of the checkpoint.
+	cur := r.fetch(ctx, from)
+	for {
+		if cur.err != nil {
+			return cur.err
+		}
+		var ahead <-chan fetched
+		full := len(cur.page) >= r.pageSize
+		if full {
+			ahead = r.prefetch(ctx, cur.next)
+		}
+		if len(cur.page) > 0 {
+			if err := r.publishPage(ctx, cur, from); err != nil {
+				return err
+			}
+			if err := r.store.SaveCheckpoint(ctx, r.name, cur.next); err != nil {
+				return fmt.Errorf("save checkpoint %s at %s: %w", r.name, cur.next, err)
+			}
+			r.updateLag(ctx, cur.next)
+		}
+		from = cur.next
+		if full {
+			select {
+			case cur = <-ahead:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			continue
+		}
+		if err := r.store.Wait(ctx, from); err != nil {
 			return err
 		}
-		if err := r.store.SaveCheckpoint(ctx, r.name, next); err != nil {
-			return fmt.Errorf("save checkpoint %s at %s: %w", r.name, next, err)
-		}
-		from = next
-		r.updateLag(ctx, next)
-		return nil
-	})
+		cur = r.fetch(ctx, from)
+	}
+}
+
+// fetched is one page read from the store, with its messages prepared.
+type fetched struct {
+	page  []eventstore.RecordedEvent
+	next  eventstore.Position
+	batch batch
+	// prepErr is an encoding failure, which publishPage reports and
+	// retries like a publish failure; err is a read failure, which ends
+	// the lead.
+	prepErr, err error
+}
+
+// fetch reads the page after from and prepares its messages.
+func (r *Relay) fetch(ctx context.Context, from eventstore.Position) fetched {
+	page, next, err := r.store.ReadAll(ctx, eventstore.Query{After: from, Limit: r.pageSize})
+	if err != nil {
+		return fetched{err: fmt.Errorf("read after %s: %w", from, err)}
+	}
+	f := fetched{page: page, next: next}
+	if len(page) > 0 {
+		f.batch, f.prepErr = r.pub.prepare(page)
+	}
+	return f
+}
+
+// prefetch runs fetch in the background; its channel never blocks the
+// sender, so the goroutine ends even when nobody receives.
+func (r *Relay) prefetch(ctx context.Context, from eventstore.Position) <-chan fetched {
+	ch := make(chan fetched, 1)
+	go func() { ch <- r.fetch(ctx, from) }()
+	return ch
 }
 
 // publishPage publishes one page until every event is acknowledged or ctx
-// ends, backing off between attempts.
-func (r *Relay) publishPage(ctx context.Context, page []eventstore.RecordedEvent, checkpoint eventstore.Position) error {
+// ends, backing off between attempts. The first attempt sends the messages
+// prepared with the page; a retry prepares them again.
+func (r *Relay) publishPage(ctx context.Context, f fetched, checkpoint eventstore.Position) error {
+	b, prepErr := f.batch, f.prepErr
 	for attempt := 0; ; attempt++ {
-		res, err := r.pub.Publish(ctx, page)
+		if attempt > 0 {
+			b, prepErr = r.pub.prepare(f.page)
+		}
+		var res PublishResult
+		err := prepErr
+		if err == nil {
+			res, err = r.pub.publish(ctx, b)
+		}
 		r.m.published.Add(float64(res.Stored))
 		r.m.duplicates.Add(float64(res.Duplicates))
 		if err == nil {
@@ -215,7 +282,7 @@ func (r *Relay) publishPage(ctx context.Context, page []eventstore.RecordedEvent
 			return ctx.Err()
 		}
 		r.m.errors.Inc()
-		r.failed("publishing failed; retrying the page", err, "page_first", page[0].Position.String(), "page_events", len(page))
+		r.failed("publishing failed; retrying the page", err, "page_first", f.page[0].Position.String(), "page_events", len(f.page))
 		r.updateLag(ctx, checkpoint)
 		if !sleep(ctx, r.backoff(attempt)) {
 			return ctx.Err()

@@ -4,20 +4,28 @@
 // samples its tests run.
 //
 // How a scan works: the tree under Target.Root is walked once through an
-// os.Root (so no path or symlink leads out of it; symlinks are not
-// followed at all), skipping .git, node_modules and vendor directories,
-// binary files (a NUL byte in the first BinarySniffSize bytes) and files
-// larger than MaxFileSize. Each file is read once into a reused buffer by a
-// bounded pool of workers. One Aho-Corasick pass finds the rules' keywords
-// (ASCII case-insensitively, without a lower-cased copy); a rule's patterns
-// then run only over the lines holding its keyword hits (plus the rule's
-// window_lines after them, for matches that span lines), and an anchored
-// rule's patterns are tried only at the keyword positions themselves. A rule
-// whose keywords a file lacks costs nothing, and one whose keyword occurs
-// once in a large file costs a line. Every match a rule can make must
-// therefore contain one of its keywords (at its start, for an anchored
-// rule); the rule examples test that. Line numbers are
-// computed for matches only.
+// os.Root (so no path or symlink leads out of it; symlinks are not followed
+// at all), skipping .git, node_modules and vendor directories, binary files
+// (a NUL byte in the first BinarySniffSize bytes) and files larger than
+// MaxFileSize. Each file is opened by name in its own directory (one openat,
+// not one per path component), sized with one fstat of the open file and
+// read once into a reused buffer by a bounded pool of workers (GOMAXPROCS by
+// default). One Aho-Corasick pass finds the rules' keywords (ASCII case-
+// insensitively, without a lower-cased copy); a rule's patterns then run
+// only over the lines holding its keyword hits (plus the rule's window_lines
+// after them, for matches that span lines), and an anchored rule's patterns
+// are tried only at the keyword positions themselves. A rule whose keywords
+// a file lacks costs nothing, and one whose keyword occurs once in a large
+// file costs a line. Before a pattern runs over a window, its literal
+// prefilter, derived from the pattern's syntax tree when the rules load,
+// must admit the window: every literal set that each match of the pattern
+// must hold one of, and for an anchored rule the literals a match starts
+// with. Most windows fail it, so most patterns never run: a line with
+// "Verify(" and no "InsecureSkipVerify" costs that rule a few substring
+// searches, not eleven regular-expression runs. Every match a rule can make
+// must therefore contain one of its keywords (at its start, for an anchored
+// rule); the rule examples test that. Line numbers are computed for matches
+// only.
 package builtin
 
 import (
@@ -31,7 +39,9 @@ import (
 	"path"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/vega-sec/vega/adapters/engine"
 )
@@ -47,6 +57,9 @@ const (
 	// BinarySniffSize is how much of a file's head is searched for a NUL
 	// byte, whose presence marks the file as binary and skips it.
 	BinarySniffSize = 8 << 10
+	// minReadBuffer is the least a worker's read buffer grows to, so that
+	// small files do not make it grow a little at a time.
+	minReadBuffer = 64 << 10
 )
 
 // DefaultSkipDirs are the directory names skipped at any depth unless
@@ -220,25 +233,27 @@ func (e *Engine) Scan(ctx context.Context, t engine.Target, emit func(engine.Fin
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	paths := make(chan string, 4*e.workers)
+	jobs := make(chan fileJob, 4*e.workers)
 	results := make(chan []engine.Finding, 2*e.workers)
 	var walkErr error
 	go func() {
-		defer close(paths)
-		walkErr = e.walk(ctx, root, t, paths)
+		defer close(jobs)
+		walkErr = e.walk(ctx, root, t, jobs)
 	}()
 	var wg sync.WaitGroup
 	for range e.workers {
 		wg.Go(func() {
 			sc := e.pool.Get().(*scanner)
 			defer e.pool.Put(sc)
-			for p := range paths {
+			for j := range jobs {
 				if ctx.Err() != nil {
-					continue // drain so the walker can finish
+					j.dir.release() // drain so the walker can finish
+					continue
 				}
-				found, err := sc.scanFile(root, p, &t)
+				found, err := sc.scanFile(j, &t)
+				j.dir.release()
 				if err != nil {
-					e.log.LogAttrs(ctx, slog.LevelWarn, "builtin: file skipped", slog.String("file", p), slog.Any("error", err))
+					e.log.LogAttrs(ctx, slog.LevelWarn, "builtin: file skipped", slog.String("file", j.path), slog.Any("error", err))
 					continue
 				}
 				if len(found) > 0 {
@@ -280,76 +295,153 @@ func (e *Engine) Scan(ctx context.Context, t engine.Target, emit func(engine.Fin
 	return nil
 }
 
-// walk sends every regular file under root that t admits to paths. It
-// returns ctx's error when cancelled and an error only when the root itself
-// cannot be read; an unreadable subdirectory is logged and skipped.
-func (e *Engine) walk(ctx context.Context, root *os.Root, t engine.Target, paths chan<- string) error {
-	return fs.WalkDir(root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-		if cerr := ctx.Err(); cerr != nil {
-			return cerr
+// fileJob is one file for a worker: its name in the directory dir and its
+// repo-relative path.
+type fileJob struct {
+	dir        *dirRef
+	name, path string
+}
+
+// dirRef is an open directory shared by the jobs of its files; the last
+// one to release it closes it, so a scan holds few directories open at
+// once. Opening a file by its name in its own directory costs one openat,
+// where opening it by its path from the scan root costs one per path
+// component.
+type dirRef struct {
+	root *os.Root
+	refs atomic.Int64
+	// owned says release closes root; the scan root is closed by Scan.
+	owned bool
+}
+
+func (d *dirRef) release() {
+	if d.refs.Add(-1) == 0 && d.owned {
+		d.root.Close()
+	}
+}
+
+// walk sends every regular file under root that t admits to jobs,
+// depth-first in name order. It returns ctx's error when cancelled and an
+// error only when the root itself cannot be read; an unreadable
+// subdirectory is logged and skipped. Symlinks and special files are never
+// followed or read.
+func (e *Engine) walk(ctx context.Context, root *os.Root, t engine.Target, jobs chan<- fileJob) error {
+	top := &dirRef{root: root}
+	top.refs.Store(1)
+	defer top.release()
+	entries, err := readDir(root)
+	if err != nil {
+		return fmt.Errorf("walk %s: %w", t.Root, err)
+	}
+	return e.walkDir(ctx, top, "", entries, t, jobs)
+}
+
+func readDir(r *os.Root) ([]fs.DirEntry, error) {
+	f, err := r.Open(".")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return entries, err
+}
+
+// walkDir sends the files of the directory d, at repo-relative path rel
+// ("" for the root), holding entries, and walks its subdirectories.
+func (e *Engine) walkDir(ctx context.Context, d *dirRef, rel string, entries []fs.DirEntry, t engine.Target, jobs chan<- fileJob) error {
+	for _, ent := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
 		}
-		if err != nil {
-			if p == "." {
-				return fmt.Errorf("walk %s: %w", t.Root, err)
-			}
-			e.log.LogAttrs(ctx, slog.LevelWarn, "builtin: path skipped", slog.String("path", p), slog.Any("error", err))
-			if d != nil && d.IsDir() {
-				return fs.SkipDir
-			}
-			return nil
+		name := ent.Name()
+		p := name
+		if rel != "" {
+			p = rel + "/" + name
 		}
-		if d.IsDir() {
-			if p != "." && (slices.Contains(e.skipDirs, d.Name()) || engine.Match(t.Exclude, p)) {
-				return fs.SkipDir
+		if ent.IsDir() {
+			if slices.Contains(e.skipDirs, name) || engine.Match(t.Exclude, p) {
+				continue
 			}
-			return nil
+			if err := e.walkSub(ctx, d, p, name, t, jobs); err != nil {
+				return err
+			}
+			continue
 		}
-		// Symlinks and special files are never followed or read.
-		if !d.Type().IsRegular() {
-			return nil
+		if !ent.Type().IsRegular() {
+			continue
 		}
 		if engine.Match(t.Exclude, p) || (len(t.Include) > 0 && !engine.Match(t.Include, p)) {
-			return nil
+			continue
 		}
+		d.refs.Add(1)
 		select {
-		case paths <- p:
-			return nil
+		case jobs <- fileJob{dir: d, name: name, path: p}:
 		case <-ctx.Done():
+			d.refs.Add(-1)
 			return ctx.Err()
 		}
-	})
+	}
+	return nil
+}
+
+// walkSub opens the subdirectory name of d (at path p) and walks it; it
+// returns only ctx's error.
+func (e *Engine) walkSub(ctx context.Context, d *dirRef, p, name string, t engine.Target, jobs chan<- fileJob) error {
+	sub, err := d.root.OpenRoot(name)
+	var entries []fs.DirEntry
+	if err == nil {
+		entries, err = readDir(sub)
+		if err != nil {
+			sub.Close()
+		}
+	}
+	if err != nil {
+		e.log.LogAttrs(ctx, slog.LevelWarn, "builtin: path skipped", slog.String("path", p), slog.Any("error", err))
+		return nil
+	}
+	sd := &dirRef{root: sub, owned: true}
+	sd.refs.Store(1) // the walk's own reference
+	defer sd.release()
+	return e.walkDir(ctx, sd, p, entries, t, jobs)
 }
 
 // errSkipped marks a file deliberately left unscanned; it is not logged.
 var errSkipped = errors.New("skipped")
 
-// readFile reads the regular file p under root into sc.buf, reusing it. It
-// returns errSkipped for a file that is too large or not regular.
-func (sc *scanner) readFile(root *os.Root, p string) ([]byte, error) {
-	f, err := root.Open(p)
+// readFile reads the regular file j into sc.buf, reusing it: one open in
+// its directory, one fstat of the open file to size the read, and
+// (normally) one read. It returns errSkipped for a file that is too large
+// or not regular. A file that grows while it is read is scanned as stat
+// saw it.
+func (sc *scanner) readFile(j fileJob) ([]byte, error) {
+	f, err := j.dir.root.Open(j.name)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", p, err)
+		return nil, fmt.Errorf("open %s: %w", j.path, err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, fmt.Errorf("stat %s: %w", p, err)
+		return nil, fmt.Errorf("stat %s: %w", j.path, err)
 	}
 	if !st.Mode().IsRegular() || st.Size() > sc.e.maxFileSize {
 		return nil, errSkipped
 	}
 	size := int(st.Size())
-	if cap(sc.buf) < size+1 {
-		sc.buf = make([]byte, size+1, max(size+1, 64<<10))
+	if cap(sc.buf) < size {
+		sc.buf = make([]byte, size, max(size, minReadBuffer))
 	}
-	// Read one byte more than stat said, to notice a file that grew.
-	n, err := io.ReadFull(f, sc.buf[:size+1])
-	switch {
-	case err == nil:
-		return sc.buf[:size], nil // it grew while we read: scan what stat saw
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return sc.buf[:n], nil
-	default:
-		return nil, fmt.Errorf("read %s: %w", p, err)
+	buf := sc.buf[:size]
+	n := 0
+	for n < size {
+		m, err := f.Read(buf[n:])
+		n += m
+		if errors.Is(err, io.EOF) || (err == nil && m == 0) {
+			break // it shrank while we read: scan what is there
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", j.path, err)
+		}
 	}
+	return buf[:n], nil
 }

@@ -126,8 +126,12 @@ var validCategories = []string{engine.CategorySecrets, engine.CategoryInjection,
 // rule is a compiled rule.
 type rule struct {
 	Rule
-	index       int
-	patterns    []*regexp.Regexp
+	index    int
+	patterns []*regexp.Regexp
+	sources  []string // the patterns as written, for the benchmark's ripgrep run
+	// filters[i] is a literal condition that a text must meet for
+	// patterns[i] to match in it.
+	filters     []patternFilter
 	anchored    bool
 	secretGroup int
 	redactKeep  int
@@ -221,6 +225,7 @@ func compileRule(s ruleSpec, packAllow []string) (*rule, error) {
 			Languages: s.Languages, Files: s.Files, Keywords: s.Keywords,
 			Confidence: s.Confidence, Secret: s.SecretGroup > 0, Examples: s.Examples,
 		},
+		sources:     s.Patterns,
 		secretGroup: s.SecretGroup,
 		redactKeep:  defaultRedactKeep,
 		lastMatch:   s.LastMatch,
@@ -264,6 +269,13 @@ func compileRule(s ruleSpec, packAllow []string) (*rule, error) {
 	var err error
 	if r.patterns, err = compile(exprs); err != nil {
 		return nil, err
+	}
+	for _, p := range s.Patterns {
+		f, err := newPatternFilter(p, s.Keywords)
+		if err != nil {
+			return nil, fmt.Errorf("rule %q: prefilter %s: %w", s.ID, p, err)
+		}
+		r.filters = append(r.filters, f)
 	}
 	for _, re := range r.patterns {
 		if re.NumSubexp() < s.SecretGroup {

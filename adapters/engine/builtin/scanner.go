@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"errors"
 	"math"
-	"os"
 	"regexp"
 	"slices"
 	"sort"
@@ -63,8 +62,8 @@ func newScanner(e *Engine) *scanner {
 
 // scanFile reads and scans one file; binary, oversized and special files
 // yield no findings and no error.
-func (sc *scanner) scanFile(root *os.Root, p string, t *engine.Target) ([]engine.Finding, error) {
-	data, err := sc.readFile(root, p)
+func (sc *scanner) scanFile(j fileJob, t *engine.Target) ([]engine.Finding, error) {
+	data, err := sc.readFile(j)
 	if errors.Is(err, errSkipped) {
 		return nil, nil
 	}
@@ -74,7 +73,7 @@ func (sc *scanner) scanFile(root *os.Root, p string, t *engine.Target) ([]engine
 	if bytes.IndexByte(data[:min(len(data), BinarySniffSize)], 0) >= 0 {
 		return nil, nil
 	}
-	return sc.scan(p, data, t), nil
+	return sc.scan(j.path, data, t), nil
 }
 
 // scan runs the applicable rules over data; t nil means no target filter.
@@ -186,7 +185,10 @@ func (sc *scanner) runRule(r *rule, hits []int) {
 
 func (sc *scanner) runWindow(r *rule, ws, we int) {
 	win := sc.data[ws:we]
-	for _, re := range r.patterns {
+	for i, re := range r.patterns {
+		if !r.filters[i].admits(win, r.anchored) {
+			continue
+		}
 		var locs [][]int
 		if r.secretGroup > 0 {
 			locs = re.FindAllSubmatchIndex(win, -1)
