@@ -44,6 +44,17 @@ type Config struct {
 	MaxSnapshotBytes   int64
 	LogLevel           string
 	LogFormat          string
+	LLMProxyAddr       string
+	LLMPrices          string
+	LLMModel           string
+	EngineAgentEnv     string
+	ECSCluster         string
+	ECSTaskDefinition  string
+	ECSSubnets         string
+	ECSSecurityGroups  string
+	ECSAssignPublicIP  bool
+	ECSRegion          string
+	ECSEndpoint        string
 }
 
 // setting describes one configuration variable.
@@ -124,6 +135,17 @@ var settings = []setting{
 		c.MaxSnapshotBytes = n
 		return nil
 	}},
+	{env: "VEGA_LLM_PROXY_ADDR", def: ":8100", doc: "Address `vega llm-proxy` listens on. `vega dev` runs the proxy on a free loopback port instead.", set: str(func(c *Config) *string { return &c.LLMProxyAddr })},
+	{env: "VEGA_LLM_PRICES", def: "", doc: "Price table of the LLM proxy: JSON `{\"model\": {\"input_per_mtok\": …, \"output_per_mtok\": …}}` or a path to such a file. Unset: built-in defaults with a deliberately high `*` price.", set: str(func(c *Config) *string { return &c.LLMPrices })},
+	{env: "VEGA_LLM_MODEL", def: "gpt-4o-mini", doc: "Model the `ai` engine asks the proxy for.", set: str(func(c *Config) *string { return &c.LLMModel })},
+	{env: "VEGA_ENGINE_AGENT_ENV", def: "", doc: "Extra variables for the `agent` command, mapping its own names to the proxy URL and the scan token: `CODEX_API_BASE=url,CODEX_API_KEY=token`.", set: str(func(c *Config) *string { return &c.EngineAgentEnv })},
+	{env: "VEGA_ECS_CLUSTER", def: "", doc: "ECS launcher: cluster name or ARN.", set: str(func(c *Config) *string { return &c.ECSCluster })},
+	{env: "VEGA_ECS_TASK_DEFINITION", def: "", doc: "ECS launcher: task definition (family:revision or ARN) whose container `vega` runs `vega runner`.", set: str(func(c *Config) *string { return &c.ECSTaskDefinition })},
+	{env: "VEGA_ECS_SUBNETS", def: "", doc: "ECS launcher: comma-separated subnet IDs (awsvpc).", set: str(func(c *Config) *string { return &c.ECSSubnets })},
+	{env: "VEGA_ECS_SECURITY_GROUPS", def: "", doc: "ECS launcher: comma-separated security group IDs.", set: str(func(c *Config) *string { return &c.ECSSecurityGroups })},
+	{env: "VEGA_ECS_ASSIGN_PUBLIC_IP", def: "false", doc: "ECS launcher: give tasks a public IP.", set: boolean(func(c *Config) *bool { return &c.ECSAssignPublicIP })},
+	{env: "VEGA_ECS_REGION", def: "", doc: "ECS launcher: AWS region (unset: the standard AWS configuration).", set: str(func(c *Config) *string { return &c.ECSRegion })},
+	{env: "VEGA_ECS_ENDPOINT", def: "", doc: "ECS launcher: endpoint override (tests, VPC endpoints).", set: str(func(c *Config) *string { return &c.ECSEndpoint })},
 	{env: "VEGA_LOG_LEVEL", def: "info", doc: "Log level: debug, info, warn, error.", set: str(func(c *Config) *string { return &c.LogLevel })},
 	{env: "VEGA_LOG_FORMAT", def: "text", doc: "Log format on standard error: text or json.", set: str(func(c *Config) *string { return &c.LogFormat })},
 }

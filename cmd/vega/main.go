@@ -24,13 +24,18 @@ type command struct {
 	run           func(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error
 }
 
-func commands() []command {
+func subcommands() []command {
 	return []command{
+		{"api", "serve the HTTP API and the dashboard", runAPI},
 		{"audit", "audit verify [-stream S]: check the hash chain of every stream (or one)", runAudit},
 		{"deadletters", "deadletters list|replay: show and re-drive messages the bus consumers gave up on", runDeadLetters},
 		{"dev", "run the whole system in one process on the embedded defaults", runDev},
+		{"llm-proxy", "serve the OpenAI-compatible LLM proxy that holds the provider key and enforces scan budgets", runLLMProxy},
 		{"migrate", "apply the database schema migrations (PostgreSQL; SQLite migrates on open)", runMigrate},
+		{"projections", "projections status | rebuild [name…]: read-model positions and lag; rebuild aside and swap", runProjections},
+		{"runner", "runner --scan ID [--fence N]: run one scan and exit (launched by a worker)", runRunner},
 		{"version", "print the version", runVersion},
+		{"worker", "dispatch scans to runners, reap lost ones, capture git snapshots, classify findings", runWorker},
 	}
 }
 
@@ -70,7 +75,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		return nil
 	}
-	for _, c := range commands() {
+	for _, c := range subcommands() {
 		if c.name != args[0] {
 			continue
 		}
@@ -92,7 +97,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: vega <subcommand> [flags]")
 	fmt.Fprintln(w)
-	for _, c := range commands() {
+	for _, c := range subcommands() {
 		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)

@@ -6,9 +6,12 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/vega-sec/vega/eventstore"
 	"github.com/vega-sec/vega/eventstore/postgres"
 	"github.com/vega-sec/vega/eventstore/sqlite"
+	"github.com/vega-sec/vega/projections"
 )
 
 // openedStore is the event store of the configured shape, with the optional
@@ -55,6 +58,11 @@ func runMigrate(ctx context.Context, cfg Config, _ []string, stdout, stderr io.W
 	applied, err := postgres.Migrate(ctx, pool)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	db := stdlib.OpenDBFromPool(pool)
+	defer db.Close()
+	if err := projections.Migrate(ctx, db, projections.Postgres); err != nil {
+		return fmt.Errorf("migrate read models: %w", err)
 	}
 	if len(applied) == 0 {
 		_, err = fmt.Fprintf(stdout, "postgres: schema is current (version %d)\n", postgres.LatestVersion())

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,10 +14,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/vega-sec/vega/adapters/deadletters"
 	vnats "github.com/vega-sec/vega/adapters/nats"
+	"github.com/vega-sec/vega/commands"
+	"github.com/vega-sec/vega/eventstore"
 	"github.com/vega-sec/vega/eventstore/postgres"
 	"github.com/vega-sec/vega/eventstore/sqlite"
+	"github.com/vega-sec/vega/projections"
 )
 
 // system is what every long-running role shares: the event store, the bus
@@ -24,17 +30,23 @@ import (
 // dead-letter table and the metrics registry. close releases them in reverse
 // order.
 type system struct {
-	cfg        Config
-	log        *slog.Logger
-	store      openedStore
-	storeKind  string
-	nc         *nats.Conn
-	js         jetstream.JetStream
-	bus        vnats.Config
-	dead       *deadletters.Store
-	registry   *prometheus.Registry
-	background sync.WaitGroup
-	closers    []func() error
+	cfg       Config
+	log       *slog.Logger
+	store     openedStore
+	storeKind string
+	nc        *nats.Conn
+	js        jetstream.JetStream
+	bus       vnats.Config
+	dead      *deadletters.Store
+	registry  *prometheus.Registry
+	codec     *eventstore.Registry
+	// writeDB holds the read models (the SQLite writer, or a handle on the
+	// PostgreSQL pool); readDB serves queries (a read-only pool on SQLite).
+	writeDB, readDB *sql.DB
+	dialect         projections.Dialect
+	projections     *projections.Runner
+	background      sync.WaitGroup
+	closers         []func() error
 }
 
 // natsConfig maps the VEGA_* settings onto the bus adapter's.
@@ -65,8 +77,22 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger) (*system, err
 	switch st := store.(type) {
 	case *sqlite.Store:
 		s.dead = deadletters.New(st.DB())
+		s.writeDB, s.dialect = st.DB(), projections.SQLite
+		ro, err := sql.Open("sqlite", "file:"+st.Path()+"?_pragma=busy_timeout(10000)&_pragma=query_only(1)")
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("open sqlite reader: %w", err)
+		}
+		s.readDB = ro
+		s.closers = append(s.closers, ro.Close)
 	case *postgres.Store:
 		s.dead = deadletters.NewPostgres(st.Pool())
+		db := stdlib.OpenDBFromPool(st.Pool())
+		s.writeDB, s.readDB, s.dialect = db, db, projections.Postgres
+	}
+	if s.codec, err = commands.NewRegistry(); err != nil {
+		s.close()
+		return nil, err
 	}
 
 	s.bus = natsConfig(cfg)
@@ -102,6 +128,27 @@ func (s *system) startRelay(ctx context.Context) error {
 		defer s.background.Done()
 		if err := relay.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Error("relay stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// startProjections builds the read models' runner and runs it in the
+// background until ctx ends.
+func (s *system) startProjections(ctx context.Context) error {
+	r, err := projections.NewRunner(ctx, projections.Config{
+		DB: s.writeDB, Dialect: s.dialect, Store: s.store, Registry: s.codec,
+		Logger: s.log, Metrics: s.registry,
+	})
+	if err != nil {
+		return fmt.Errorf("projections: %w", err)
+	}
+	s.projections = r
+	s.background.Add(1)
+	go func() {
+		defer s.background.Done()
+		if err := r.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("projections stopped", "err", err)
 		}
 	}()
 	return nil

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+
+	httpapi "github.com/vega-sec/vega/adapters/http"
+	"github.com/vega-sec/vega/commands/runner"
+	"github.com/vega-sec/vega/queries"
+)
+
+// roles says which parts of the system one process runs.
+type roles struct {
+	api, worker, classifier, proxy bool
+}
+
+// serve runs the chosen roles until ctx ends. Every long-running process
+// runs the relay and the projections: the leader lock keeps one relay
+// active, and the projections runner tolerates several processes.
+func serve(ctx context.Context, cfg Config, r roles, stderr io.Writer) error {
+	log := newLogger(cfg, stderr)
+	runCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	sys, err := openSystem(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer sys.close()
+	defer stop() // background work ends before sys.close releases what it uses
+
+	if err := sys.startRelay(runCtx); err != nil {
+		return err
+	}
+	if err := sys.startProjections(runCtx); err != nil {
+		return err
+	}
+	p, err := sys.openPipeline(ctx)
+	if err != nil {
+		return err
+	}
+	if r.proxy {
+		addr := cfg.LLMProxyAddr
+		if r.api && r.worker {
+			addr = "127.0.0.1:0" // vega dev: the proxy is for this process's runners only
+		}
+		url, err := sys.startLLMProxy(runCtx, p, addr)
+		if err != nil {
+			return err
+		}
+		if sys.cfg.LLMProxyURL == "" {
+			sys.cfg.LLMProxyURL = url
+		}
+		fmt.Fprintf(stderr, "vega: llm proxy on %s\n", url)
+	}
+	if r.worker {
+		if err := sys.startWorker(runCtx, p); err != nil {
+			return err
+		}
+	}
+	if r.classifier {
+		if err := sys.startClassifier(runCtx); err != nil {
+			return err
+		}
+	}
+	if !r.api {
+		fmt.Fprintln(stderr, "vega: running")
+		<-ctx.Done()
+		return nil
+	}
+	return sys.serveAPI(runCtx, ctx, p, stderr)
+}
+
+// serveAPI serves the HTTP API (and the dashboard) until ctx ends.
+func (s *system) serveAPI(runCtx, ctx context.Context, p *pipeline, stderr io.Writer) error {
+	q, err := queries.New(s.readDB, s.dialect, s.store, queries.Options{})
+	if err != nil {
+		return err
+	}
+	token := s.cfg.BootstrapToken
+	generated := token == ""
+	if generated {
+		if token, err = newToken(); err != nil {
+			return err
+		}
+	}
+	srv, err := httpapi.New(httpapi.Deps{
+		Commands:    p.handlers,
+		Queries:     q,
+		Events:      s.store,
+		Consistency: s.projections,
+		Projections: s.projections,
+		Bus:         httpapi.JetStreamCheck(s.js),
+		Feed:        httpapi.NewJetStreamFeed(s.js, s.cfg.NATSStream, s.cfg.NATSSubjectPrefix, s.store, s.log),
+		Registerer:  s.registry,
+		Gatherer:    s.registry,
+	}, httpapi.Config{
+		BootstrapToken:     token,
+		SSEMaxConns:        s.cfg.SSEMaxConns,
+		SSEMaxPerPrincipal: s.cfg.SSEMaxPerPrincipal,
+		StreamTokenTTL:     s.cfg.StreamTokenTTL,
+		StreamTokenKey:     derivedKey(p.fpKey, "vega stream tokens v1"),
+		Logger:             s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("http api: %w", err)
+	}
+	ln, err := net.Listen("tcp", s.cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", s.cfg.HTTPAddr, err)
+	}
+	fmt.Fprintf(stderr, "vega: listening on http://%s\n", displayAddr(ln.Addr()))
+	if generated {
+		fmt.Fprintf(stderr, "vega: admin token: %s\n", token)
+	}
+	s.log.Info("vega started", "store", s.storeKind, "data_dir", s.cfg.DataDir)
+	if err := srv.Serve(ctx, ln); err != nil && !errors.Is(err, context.Canceled) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	return nil
+}
+
+// runDev runs every role in one process on the embedded defaults.
+func runDev(ctx context.Context, cfg Config, _ []string, _, stderr io.Writer) error {
+	return serve(ctx, cfg, roles{api: true, worker: true, classifier: true, proxy: true}, stderr)
+}
+
+func runAPI(ctx context.Context, cfg Config, _ []string, _, stderr io.Writer) error {
+	return serve(ctx, cfg, roles{api: true}, stderr)
+}
+
+func runWorker(ctx context.Context, cfg Config, _ []string, _, stderr io.Writer) error {
+	return serve(ctx, cfg, roles{worker: true, classifier: true}, stderr)
+}
+
+func runLLMProxy(ctx context.Context, cfg Config, _ []string, _, stderr io.Writer) error {
+	return serve(ctx, cfg, roles{proxy: true}, stderr)
+}
+
+// runRunner implements `vega runner --scan ID [--fence N]`: one scan, then
+// exit.
+func runRunner(ctx context.Context, cfg Config, args []string, _, stderr io.Writer) error {
+	fs := flag.NewFlagSet("vega runner", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	scanID := fs.String("scan", "", "the scan to run")
+	fence := fs.String("fence", "0", "the claim's fencing token (0: the current claim)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *scanID == "" {
+		return usageError{"usage: vega runner --scan ID [--fence N]"}
+	}
+	f, err := strconv.ParseUint(*fence, 10, 64)
+	if err != nil {
+		return usageError{"--fence: not a number"}
+	}
+	log := newLogger(cfg, stderr).With("scan_id", *scanID)
+	sys, err := openSystem(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer sys.close()
+	p, err := sys.openPipeline(ctx)
+	if err != nil {
+		return err
+	}
+	d, err := sys.runnerDeps(p, f)
+	if err != nil {
+		return err
+	}
+	return runner.Run(ctx, *scanID, d)
+}
