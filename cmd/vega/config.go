@@ -55,6 +55,9 @@ type Config struct {
 	ECSAssignPublicIP  bool
 	ECSRegion          string
 	ECSEndpoint        string
+	ScanLease          time.Duration
+	MaxScanAttempts    int
+	ReapInterval       time.Duration
 }
 
 // setting describes one configuration variable.
@@ -119,6 +122,9 @@ var settings = []setting{
 	{env: "VEGA_LLM_PROVIDER_API_KEY", def: "", secret: true, doc: "The provider's API key; only the LLM proxy holds it.", set: str(func(c *Config) *string { return &c.LLMProviderAPIKey })},
 	{env: "VEGA_LLM_PROXY_URL", def: "", doc: "URL runners use to reach the LLM proxy.", set: str(func(c *Config) *string { return &c.LLMProxyURL })},
 	{env: "VEGA_SCAN_TIMEOUT", def: "30m", doc: "Wall-clock limit of one scan; past it the scan ends as timed_out.", set: dur(func(c *Config) *time.Duration { return &c.ScanTimeout })},
+	{env: "VEGA_SCAN_LEASE", def: "2m", doc: "How long a worker's claim on a scan lasts without renewal; runners renew it at half this. A runner silent for longer is presumed lost and the reaper requeues or fails its scan.", set: dur(func(c *Config) *time.Duration { return &c.ScanLease })},
+	{env: "VEGA_MAX_SCAN_ATTEMPTS", def: "3", doc: "Claims a scan may have; a scan whose runner is lost after the last one fails (runner lost).", set: integer(func(c *Config) *int { return &c.MaxScanAttempts })},
+	{env: "VEGA_REAP_INTERVAL", def: "5s", doc: "How often a worker looks for expired leases and timed-out scans.", set: dur(func(c *Config) *time.Duration { return &c.ReapInterval })},
 	{env: "VEGA_WORKER_CONCURRENCY", def: "2", doc: "Most runners one worker runs at once.", set: integer(func(c *Config) *int { return &c.WorkerConcurrency })},
 	{env: "VEGA_SSE_MAX_CONNS", def: "5000", doc: "Most live (SSE) connections one API process serves.", set: integer(func(c *Config) *int { return &c.SSEMaxConns })},
 	{env: "VEGA_SSE_MAX_PER_PRINCIPAL", def: "20", doc: "Most live (SSE) connections of one principal.", set: integer(func(c *Config) *int { return &c.SSEMaxPerPrincipal })},
@@ -207,6 +213,9 @@ func (c Config) Validate() error {
 	}
 	if c.StreamTokenTTL <= 0 {
 		errs = append(errs, fmt.Errorf("VEGA_STREAM_TOKEN_TTL: %s is not positive", c.StreamTokenTTL))
+	}
+	if c.ScanLease < 2*time.Second || c.ReapInterval <= 0 || c.MaxScanAttempts < 1 {
+		errs = append(errs, errors.New("VEGA_SCAN_LEASE must be at least 2s, VEGA_REAP_INTERVAL positive and VEGA_MAX_SCAN_ATTEMPTS at least 1"))
 	}
 	if c.WorkerConcurrency < 1 {
 		errs = append(errs, fmt.Errorf("VEGA_WORKER_CONCURRENCY: %d is below 1", c.WorkerConcurrency))

@@ -105,9 +105,11 @@ func (s *system) openPipeline(ctx context.Context) (*pipeline, error) {
 	p := &pipeline{}
 	var err error
 	p.handlers, err = commands.New(s.store, commands.Options{
-		Logger:       s.log,
-		Metrics:      s.registry,
-		SourcePolicy: domain.SourcePolicy{AllowHTTP: s.cfg.GitAllowPrivate},
+		Logger:          s.log,
+		Metrics:         s.registry,
+		SourcePolicy:    domain.SourcePolicy{AllowHTTP: s.cfg.GitAllowPrivate},
+		LeaseDuration:   s.cfg.ScanLease,
+		MaxScanAttempts: s.cfg.MaxScanAttempts,
 	})
 	if err != nil {
 		return nil, err
@@ -250,6 +252,7 @@ func (s *system) startWorker(ctx context.Context, p *pipeline) error {
 		WorkerID:      fmt.Sprintf("%s-%d", host, os.Getpid()),
 		Concurrency:   s.cfg.WorkerConcurrency,
 		ScanTimeout:   s.cfg.ScanTimeout,
+		ReapInterval:  s.cfg.ReapInterval,
 		Stream:        s.cfg.NATSStream,
 		SubjectPrefix: s.cfg.NATSSubjectPrefix,
 		DeadLetters:   s.dead,
