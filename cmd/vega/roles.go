@@ -219,7 +219,23 @@ func (s *system) launcher(ctx context.Context, p *pipeline) (worker.Launcher, er
 		if err != nil {
 			return nil, err
 		}
-		return process.New(process.Config{Command: []string{exe, "runner"}, TempDir: filepath.Join(s.cfg.DataDir, "runs"), Logger: s.log})
+		// The child runs in a private directory: give it absolute paths
+		// and the addresses this process resolved.
+		dataDir, err := filepath.Abs(s.cfg.DataDir)
+		if err != nil {
+			return nil, err
+		}
+		extra := []string{"VEGA_DATA_DIR=" + dataDir}
+		if s.cfg.LLMProxyURL != "" {
+			extra = append(extra, "VEGA_LLM_PROXY_URL="+s.cfg.LLMProxyURL)
+		}
+		if s.cfg.NATSURL == "" {
+			if s.cfg.NATSListen == "" {
+				return nil, errors.New("the process launcher with the embedded NATS server needs VEGA_NATS_LISTEN, so runners can connect")
+			}
+			extra = append(extra, "VEGA_NATS_URL=nats://"+s.cfg.NATSListen)
+		}
+		return process.New(process.Config{Command: []string{exe, "runner"}, ExtraEnv: extra, TempDir: filepath.Join(dataDir, "runs"), Logger: s.log})
 	case "ecs":
 		return ecs.New(ctx, ecs.Config{
 			Cluster: s.cfg.ECSCluster, TaskDefinition: s.cfg.ECSTaskDefinition,
