@@ -124,6 +124,9 @@ func TestUsage(t *testing.T) {
 	if exitCode(err) != 2 || !strings.Contains(stderr.String(), "usage: vega") {
 		t.Errorf("unknown subcommand: err %v, stderr %q", err, stderr.String())
 	}
+	if err := run(t.Context(), []string{"runner", "--fence", "2"}, env(nil), io.Discard, io.Discard); exitCode(err) != 2 || !strings.Contains(err.Error(), "--scan") {
+		t.Errorf("runner without --scan: %v", err)
+	}
 	var stdout bytes.Buffer
 	if err := run(t.Context(), []string{"version"}, env(nil), &stdout, io.Discard); err != nil || !strings.HasPrefix(stdout.String(), "vega ") {
 		t.Errorf("version: %v %q", err, stdout.String())

@@ -19,23 +19,32 @@ import (
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
+// runFunc runs a subcommand with the configuration and the arguments left
+// after the flags.
+type runFunc func(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error
+
 type command struct {
 	name, summary string
-	run           func(ctx context.Context, cfg Config, args []string, stdout, stderr io.Writer) error
+	run           runFunc
+	// flags, when set, defines the subcommand's own flags on the same flag
+	// set as the VEGA_* ones (so they may come first) and returns the run
+	// function that reads them.
+	flags func(fs *flag.FlagSet) runFunc
 }
 
 func subcommands() []command {
 	return []command{
-		{"api", "serve the HTTP API and the dashboard", runAPI},
-		{"audit", "audit verify [-stream S]: check the hash chain of every stream (or one)", runAudit},
-		{"deadletters", "deadletters list|replay: show and re-drive messages the bus consumers gave up on", runDeadLetters},
-		{"dev", "run the whole system in one process on the embedded defaults", runDev},
-		{"llm-proxy", "serve the OpenAI-compatible LLM proxy that holds the provider key and enforces scan budgets", runLLMProxy},
-		{"migrate", "apply the database schema migrations (PostgreSQL; SQLite migrates on open)", runMigrate},
-		{"projections", "projections status | rebuild [name…]: read-model positions and lag; rebuild aside and swap", runProjections},
-		{"runner", "runner --scan ID [--fence N]: run one scan and exit (launched by a worker)", runRunner},
-		{"version", "print the version", runVersion},
-		{"worker", "dispatch scans to runners, reap lost ones, capture git snapshots, classify findings", runWorker},
+		{name: "api", summary: "serve the HTTP API and the dashboard", run: runAPI},
+		{name: "audit", summary: "audit verify [-stream S]: check the hash chain of every stream (or one)", run: runAudit},
+		{name: "cleanup", summary: "cleanup [-apply] [-grace D]: list (or remove) blobs and working directories nothing references", flags: cleanupFlags},
+		{name: "deadletters", summary: "deadletters list|replay: show and re-drive messages the bus consumers gave up on", run: runDeadLetters},
+		{name: "dev", summary: "run the whole system in one process on the embedded defaults", run: runDev},
+		{name: "llm-proxy", summary: "serve the OpenAI-compatible LLM proxy that holds the provider key and enforces scan budgets", run: runLLMProxy},
+		{name: "migrate", summary: "apply the database schema migrations (PostgreSQL; SQLite migrates on open)", run: runMigrate},
+		{name: "projections", summary: "projections status | rebuild [name…]: read-model positions and lag; rebuild aside and swap", run: runProjections},
+		{name: "runner", summary: "runner --scan ID [--fence N]: run one scan and exit (launched by a worker)", flags: runnerFlags},
+		{name: "version", summary: "print the version", run: runVersion},
+		{name: "worker", summary: "dispatch scans to runners, reap lost ones, capture git snapshots, classify findings", run: runWorker},
 	}
 }
 
@@ -81,6 +90,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		}
 		fs := flag.NewFlagSet("vega "+c.name, flag.ContinueOnError)
 		fs.SetOutput(stderr)
+		if c.flags != nil {
+			c.run = c.flags(fs)
+		}
 		cfg, err := loadConfig(fs, args[1:], getenv)
 		if err != nil {
 			if errors.Is(err, flag.ErrHelp) {

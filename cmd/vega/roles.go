@@ -138,7 +138,11 @@ func (s *system) openPipeline(ctx context.Context) (*pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.snapshots, err = snapshot.New(p.handlers, p.blobs, snapshot.Config{Limits: archive.DefaultLimits(), Git: gitCap, Logger: s.log}); err != nil {
+	tmp := filepath.Join(s.cfg.DataDir, "tmp")
+	if err := os.MkdirAll(tmp, 0o750); err != nil {
+		return nil, err
+	}
+	if p.snapshots, err = snapshot.New(p.handlers, p.blobs, snapshot.Config{TempDir: tmp, Limits: archive.DefaultLimits(), Git: gitCap, Logger: s.log}); err != nil {
 		return nil, err
 	}
 	return p, nil

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 
 	httpapi "github.com/vega-sec/vega/adapters/http"
 	"github.com/vega-sec/vega/commands/runner"
@@ -141,24 +140,21 @@ func runLLMProxy(ctx context.Context, cfg Config, _ []string, _, stderr io.Write
 	return serve(ctx, cfg, roles{proxy: true}, stderr)
 }
 
-// runRunner implements `vega runner --scan ID [--fence N]`: one scan, then
+// runnerFlags defines `vega runner --scan ID [--fence N]`: one scan, then
 // exit.
-func runRunner(ctx context.Context, cfg Config, args []string, _, stderr io.Writer) error {
-	fs := flag.NewFlagSet("vega runner", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func runnerFlags(fs *flag.FlagSet) runFunc {
 	scanID := fs.String("scan", "", "the scan to run")
-	fence := fs.String("fence", "0", "the claim's fencing token (0: the current claim)")
-	if err := fs.Parse(args); err != nil {
-		return err
+	fence := fs.Uint64("fence", 0, "the claim's fencing token (0: the current claim)")
+	return func(ctx context.Context, cfg Config, _ []string, _, stderr io.Writer) error {
+		if *scanID == "" {
+			return usageError{"usage: vega runner --scan ID [--fence N]"}
+		}
+		return runRunner(ctx, cfg, *scanID, *fence, stderr)
 	}
-	if *scanID == "" {
-		return usageError{"usage: vega runner --scan ID [--fence N]"}
-	}
-	f, err := strconv.ParseUint(*fence, 10, 64)
-	if err != nil {
-		return usageError{"--fence: not a number"}
-	}
-	log := newLogger(cfg, stderr).With("scan_id", *scanID)
+}
+
+func runRunner(ctx context.Context, cfg Config, scanID string, f uint64, stderr io.Writer) error {
+	log := newLogger(cfg, stderr).With("scan_id", scanID)
 	sys, err := openSystem(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -172,5 +168,5 @@ func runRunner(ctx context.Context, cfg Config, args []string, _, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	return runner.Run(ctx, *scanID, d)
+	return runner.Run(ctx, scanID, d)
 }
