@@ -35,7 +35,7 @@ func main() {
 
 func run(ctx context.Context) error {
 	out := flag.String("out", "", "write the table to this markdown file")
-	only := flag.String("only", "", "comma-separated sections to run (store-postgres, store-sqlite, bus-sqlite, bus-postgres); default all")
+	only := flag.String("only", "", "comma-separated sections to run (store-postgres, store-sqlite, bus-sqlite, bus-postgres, engine, proxy, api); default all")
 	pgURL := flag.String("pg", envOr("VEGA_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL server")
 	dur := flag.Duration("duration", storebench.DefaultConfig().Duration, "time per throughput figure")
 	readEvents := flag.Int("read-events", storebench.DefaultConfig().ReadEvents, "events in the read_all figure")
@@ -124,6 +124,21 @@ func run(ctx context.Context) error {
 				fmt.Println("# " + note)
 				notes = append(notes, note)
 			}
+		}
+	}
+	for _, sec := range []struct {
+		name string
+		fn   func(context.Context, func(bench.Line)) ([]bench.Line, error)
+	}{{"engine", engineFigures}, {"proxy", proxyFigures}} {
+		if !want(sec.name) {
+			continue
+		}
+		ls, err := sec.fn(ctx, progress)
+		lines = append(lines, ls...)
+		if err != nil {
+			note := fmt.Sprintf("%s failed: %v", sec.name, err)
+			fmt.Println("# " + note)
+			notes = append(notes, note)
 		}
 	}
 	if *out != "" {
