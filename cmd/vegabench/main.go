@@ -39,6 +39,7 @@ func run(ctx context.Context) error {
 	pgURL := flag.String("pg", envOr("VEGA_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL server")
 	dur := flag.Duration("duration", storebench.DefaultConfig().Duration, "time per throughput figure")
 	readEvents := flag.Int("read-events", storebench.DefaultConfig().ReadEvents, "events in the read_all figure")
+	vegaBin := flag.String("vega", "bin/vega", "the vega binary the api figures run (make bench builds it)")
 	figures := flag.String("figures", "", "comma-separated store figures to run (append_w8_b1, read_all, wake, …); default all")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
@@ -124,6 +125,15 @@ func run(ctx context.Context) error {
 				fmt.Println("# " + note)
 				notes = append(notes, note)
 			}
+		}
+	}
+	if want("api") {
+		ls, err := apiFigures(ctx, *vegaBin, progress)
+		lines = append(lines, ls...)
+		if err != nil {
+			note := fmt.Sprintf("api failed: %v", err)
+			fmt.Println("# " + note)
+			notes = append(notes, note)
 		}
 	}
 	for _, sec := range []struct {
