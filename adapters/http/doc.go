@@ -20,6 +20,14 @@
 //   - Every command waits, bounded by Config.ConsistencyTimeout, for the
 //     read models to reach its position, then answers with the object read
 //     back through the query service.
+//   - Uploads stream: a snapshot archive goes from the request body to
+//     the snapshot service (Deps.Snapshots), which spools it to a temporary
+//     file and refuses more than Config.MaxSnapshotBytes; a SARIF document
+//     goes to the SARIF uploader (Deps.SARIF), at most MaxSARIFBytes. Both
+//     routes run under Config.UploadTimeout instead of RequestTimeout.
+//   - Scan diffs and SARIF exports are computed from the event store by
+//     the classification reader (Deps.Classifications), so they never lag
+//     behind the classifier; a scan not classified yet is a 409.
 //   - SSE: one Feed (a JetStream ordered consumer) per process feeds the
 //     Hub, which fans each event out to the connections of its scan or of
 //     the activity feed. A connection subscribes first, replays from the

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/vega-sec/vega/adapters/sarif"
+	"github.com/vega-sec/vega/commands/snapshot"
 	"github.com/vega-sec/vega/domain"
 	"github.com/vega-sec/vega/eventstore"
 )
@@ -89,14 +91,25 @@ func invalid(field, reason string) error {
 	return &domain.InvalidArgumentError{Field: field, Reason: reason}
 }
 
-// classify maps err to a status, an error code, the message the client may
+// errorDetail maps err to a status, an error code, the message the client may
 // see and the field of an invalid argument. Internal errors get a generic
 // message: their text may hold driver messages and is only logged.
-func classify(err error) (status int, detail ErrorDetail) {
+//
+// Besides the domain's kinds and this package's sentinels, it maps the
+// typed refusals of the upload services, whose messages are written for
+// clients: snapshot.ErrTooLarge and sarif.ErrTooLarge 413,
+// snapshot.ErrUnsupportedMediaType 415, *sarif.InvalidError 400 (field
+// "body"); *snapshot.InvalidArchiveError is an *domain.InvalidArgumentError
+// (400, field "archive").
+func errorDetail(err error) (status int, detail ErrorDetail) {
 	var (
-		ia *domain.InvalidArgumentError
-		nf *notFoundError
-		se *statusError
+		ia  *domain.InvalidArgumentError
+		nf  *notFoundError
+		se  *statusError
+		si  *sarif.InvalidError
+		stl *snapshot.TooLargeError
+		xtl *sarif.TooLargeError
+		um  *snapshot.UnsupportedMediaTypeError
 	)
 	msg := func(fallback string) string {
 		if errors.As(err, &se) {
@@ -107,6 +120,14 @@ func classify(err error) (status int, detail ErrorDetail) {
 	switch {
 	case errors.As(err, &ia):
 		return http.StatusBadRequest, ErrorDetail{Code: CodeInvalidArgument, Message: ia.Error(), Field: ia.Field}
+	case errors.As(err, &si):
+		return http.StatusBadRequest, ErrorDetail{Code: CodeInvalidArgument, Message: si.Error(), Field: "body"}
+	case errors.As(err, &stl):
+		return http.StatusRequestEntityTooLarge, ErrorDetail{Code: CodePayloadTooLarge, Message: stl.Error()}
+	case errors.As(err, &xtl):
+		return http.StatusRequestEntityTooLarge, ErrorDetail{Code: CodePayloadTooLarge, Message: xtl.Error()}
+	case errors.As(err, &um):
+		return http.StatusUnsupportedMediaType, ErrorDetail{Code: CodeUnsupportedMediaType, Message: um.Error()}
 	case errors.Is(err, ErrUnauthenticated):
 		return http.StatusUnauthorized, ErrorDetail{Code: CodeUnauthenticated, Message: msg("a valid bearer token is required")}
 	case errors.Is(err, ErrForbidden):
@@ -117,9 +138,9 @@ func classify(err error) (status int, detail ErrorDetail) {
 		return http.StatusNotFound, ErrorDetail{Code: CodeNotFound, Message: msg("not found")}
 	case errors.Is(err, domain.ErrConflict), errors.Is(err, eventstore.ErrConcurrency):
 		return http.StatusConflict, ErrorDetail{Code: CodeConflict, Message: conflictMessage(err)}
-	case errors.Is(err, ErrPayloadTooLarge):
+	case errors.Is(err, ErrPayloadTooLarge), errors.Is(err, snapshot.ErrTooLarge), errors.Is(err, sarif.ErrTooLarge):
 		return http.StatusRequestEntityTooLarge, ErrorDetail{Code: CodePayloadTooLarge, Message: msg("the body is too large")}
-	case errors.Is(err, ErrUnsupportedMediaType):
+	case errors.Is(err, ErrUnsupportedMediaType), errors.Is(err, snapshot.ErrUnsupportedMediaType):
 		return http.StatusUnsupportedMediaType, ErrorDetail{Code: CodeUnsupportedMediaType, Message: msg("unsupported content type")}
 	case errors.Is(err, ErrRateLimited):
 		return http.StatusTooManyRequests, ErrorDetail{Code: CodeRateLimited, Message: msg("too many requests")}
@@ -149,7 +170,7 @@ func conflictMessage(err error) string {
 // (500) are logged with the request's ID; nothing of their text is sent.
 // A canceled request (the client went away) is answered but not logged.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
-	status, detail := classify(err)
+	status, detail := errorDetail(err)
 	if status == http.StatusInternalServerError && !errors.Is(err, context.Canceled) {
 		log.ErrorContext(r.Context(), "internal error", "request_id", RequestIDFromContext(r.Context()),
 			"method", r.Method, "path", r.URL.Path, "err", err)

@@ -37,16 +37,20 @@ func commandContext(r *http.Request, p *Principal) context.Context {
 // consistent waits, at most Config.ConsistencyTimeout, for the read models
 // to reach what a command wrote, so that the answer and any client's next
 // read show it. On timeout it logs and returns: the command succeeded.
-func (s *Server) consistent(r *http.Request, res commands.Result) {
+// It reports whether the read models reached the position (true also when
+// the command appended nothing).
+func (s *Server) consistent(r *http.Request, res commands.Result) bool {
 	if res.Position.IsZero() {
-		return
+		return true
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.ConsistencyTimeout)
 	defer cancel()
 	if err := s.wait.WaitFor(ctx, res.Position); err != nil {
 		s.log.WarnContext(r.Context(), "read models did not reach a command's position in time; answering anyway",
 			"request_id", RequestIDFromContext(r.Context()), "position", res.Position.String(), "stream", string(res.Stream), "err", err)
+		return false
 	}
+	return true
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -18,10 +18,17 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/oklog/ulid/v2"
 
+	fsblob "github.com/vega-sec/vega/adapters/blob/fs"
+	"github.com/vega-sec/vega/adapters/engine"
+	"github.com/vega-sec/vega/adapters/engine/builtin"
 	httpapi "github.com/vega-sec/vega/adapters/http"
 	vnats "github.com/vega-sec/vega/adapters/nats"
 	"github.com/vega-sec/vega/adapters/nats/bustest"
+	"github.com/vega-sec/vega/adapters/sarif"
 	"github.com/vega-sec/vega/commands"
+	"github.com/vega-sec/vega/commands/classify"
+	"github.com/vega-sec/vega/commands/runner"
+	"github.com/vega-sec/vega/commands/snapshot"
 	"github.com/vega-sec/vega/domain"
 	"github.com/vega-sec/vega/eventstore"
 	"github.com/vega-sec/vega/projections"
@@ -74,11 +81,18 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// testSARIFMaxBytes is the importer's document limit in these tests, small
+// enough that a 413 test sends little.
+const testSARIFMaxBytes = 256 << 10
+
 // env is one running API over real services.
 type env struct {
 	t       testing.TB
 	store   *pt.Env
 	cmd     *commands.Handlers
+	blobs   *fsblob.Store
+	engine  *builtin.Engine
+	classes *classify.Classifier
 	runner  *projections.Runner
 	srv     *httpapi.Server
 	base    string
@@ -96,6 +110,8 @@ type setup struct {
 	bus   httpapi.CheckFunc // replaces the bus check when set
 	// storeFeed feeds the Hub from the store (no bus).
 	storeFeed bool
+	// pages serves paths outside the API.
+	pages http.Handler
 }
 
 // start runs the API over b's store and bus, with projections, the relay
@@ -117,9 +133,11 @@ func start(t testing.TB, b backend, s setup) *env {
 	if s.wrapQ != nil {
 		q = s.wrapQ(q)
 	}
+	res := results(t, store, cmd)
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	deps := httpapi.Deps{Commands: cmd, Queries: q, Events: store.Store, Consistency: runner, Projections: runner}
+	deps := httpapi.Deps{Commands: cmd, Queries: q, Events: store.Store, Consistency: runner, Projections: runner,
+		Snapshots: res.snaps, Classifications: res.reader, SARIF: res.uploader, Rules: res.engine, Pages: s.pages}
 	if !s.noBus {
 		nc := b.bus(t)
 		bcfg := bustest.Config(t)
@@ -156,7 +174,7 @@ func start(t testing.TB, b backend, s setup) *env {
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
-	e := &env{t: t, store: store, cmd: cmd, runner: runner, srv: srv, base: "http://" + ln.Addr().String(), logs: logs,
+	e := &env{t: t, store: store, cmd: cmd, blobs: res.blobs, engine: res.engine, classes: res.classifier, runner: runner, srv: srv, base: "http://" + ln.Addr().String(), logs: logs,
 		clock: clk, stopped: make(chan error, 1)}
 	sctx, stop := context.WithCancel(ctx)
 	e.stop = stop
@@ -179,6 +197,94 @@ func start(t testing.TB, b backend, s setup) *env {
 		e.waitLive()
 	}
 	return e
+}
+
+// resultDeps are the real services behind snapshots, diffs and SARIF.
+type resultDeps struct {
+	blobs      *fsblob.Store
+	snaps      *snapshot.Service
+	engine     *builtin.Engine
+	uploader   *sarif.Uploader
+	reader     *classify.Reader
+	classifier *classify.Classifier
+}
+
+// results builds the snapshot service over a file blob store in a temp
+// dir, the builtin engine, the SARIF uploader and the classifier and its
+// reader, over store.
+func results(t testing.TB, store *pt.Env, cmd *commands.Handlers) resultDeps {
+	t.Helper()
+	var d resultDeps
+	var err error
+	if d.blobs, err = fsblob.Open(t.TempDir(), nil); err != nil {
+		t.Fatalf("blob store: %v", err)
+	}
+	t.Cleanup(func() { _ = d.blobs.Close() })
+	if d.snaps, err = snapshot.New(cmd, d.blobs, snapshot.Config{TempDir: t.TempDir()}); err != nil {
+		t.Fatalf("snapshot service: %v", err)
+	}
+	fp, err := engine.NewFingerprinter(bytes.Repeat([]byte("k"), engine.MinFingerprintKeySize))
+	if err != nil {
+		t.Fatalf("fingerprinter: %v", err)
+	}
+	if d.engine, err = builtin.New(fp); err != nil {
+		t.Fatalf("builtin engine: %v", err)
+	}
+	im, err := sarif.NewImporter(fp, sarif.ImportOptions{Engine: domain.EngineSARIFUpload, Secrets: d.engine,
+		Limits: sarif.Limits{MaxBytes: testSARIFMaxBytes}})
+	if err != nil {
+		t.Fatalf("sarif importer: %v", err)
+	}
+	if d.uploader, err = sarif.NewUploader(cmd, im, nil); err != nil {
+		t.Fatalf("sarif uploader: %v", err)
+	}
+	if d.reader, err = classify.NewReader(store.Store); err != nil {
+		t.Fatalf("classification reader: %v", err)
+	}
+	if d.classifier, err = classify.New(store.Store, classify.Options{}); err != nil {
+		t.Fatalf("classifier: %v", err)
+	}
+	return d
+}
+
+// runScan claims scan scanID and runs it with the real runner and the
+// builtin engine over its snapshot in the blob store, then waits for the
+// read models to show its outcome.
+func (e *env) runScan(scanID string) {
+	e.t.Helper()
+	lease, err := e.cmd.ClaimScan.Handle(sys(), commands.ClaimScan{ScanID: scanID, WorkerID: "w1"})
+	if err != nil {
+		e.t.Fatalf("claim: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	err = runner.Run(ctx, scanID, runner.Deps{Handlers: e.cmd, Blobs: e.blobs, Fence: lease.Fence, TempDir: e.t.TempDir(),
+		Engines: map[string]engine.Engine{builtin.Name: e.engine}})
+	if err != nil {
+		e.t.Fatalf("run scan %s: %v", scanID, err)
+	}
+	// The store's head may trail the runner's last append (PostgreSQL
+	// hides positions behind any open transaction): wait for the scan
+	// stream's last event instead.
+	recs, err := e.store.Store.ReadStream(ctx, eventstore.NewStreamID(commands.CategoryScan, scanID), 1, 0)
+	if err != nil || len(recs) == 0 {
+		e.t.Fatalf("read scan %s: %d events, %v", scanID, len(recs), err)
+	}
+	pt.WaitFor(e.t, e.runner, recs[len(recs)-1].Position)
+}
+
+// classify classifies a finished scan, as the classifier's consumer does
+// after ScanCompleted, and waits for the read models.
+func (e *env) classify(scanID string) classify.Result {
+	e.t.Helper()
+	res, err := e.classes.Classify(sys(), scanID)
+	if err != nil {
+		e.t.Fatalf("classify %s: %v", scanID, err)
+	}
+	if !res.Position.IsZero() {
+		pt.WaitFor(e.t, e.runner, res.Position)
+	}
+	return res
 }
 
 // waitLive appends probe events (to a category no projection reads) until
@@ -220,6 +326,8 @@ func (e *env) do(c call) (int, []byte, http.Header) {
 	case nil:
 	case []byte:
 		rd = bytes.NewReader(b)
+	case io.Reader: // sent chunked: no Content-Length
+		rd = b
 	case string:
 		rd, ct = strings.NewReader(b), "application/json"
 	default:

@@ -151,6 +151,7 @@ func openAPIDocument() obj {
 		"/api/v1/repositories/{repository_id}/snapshots": obj{
 			"parameters": params(pathParam("repository_id")),
 			"get":        with(op("List snapshots", "200", list("Snapshot"), "400", "404"), "parameters", listParams),
+			"post":       snapshotUpload(),
 		},
 		"/api/v1/snapshots/{snapshot_id}": obj{
 			"parameters": params(pathParam("snapshot_id")),
@@ -199,6 +200,38 @@ func openAPIDocument() obj {
 			"get": with(op("The scan as it was at a version or time", "200", ref("Replay"), "400", "404"),
 				"parameters", []obj{queryParam("version", "Fold up to this stream version.", integer()),
 					queryParam("at", "Fold up to this time (RFC 3339).", strf("date-time"))}),
+		},
+		"/api/v1/scans/{scan_id}/diff": obj{
+			"parameters": params(pathParam("scan_id")),
+			"get": op("The scan's difference to its base scan (base_scan_id \"\" for a first scan); 409 until the scan is completed and classified",
+				"200", ref("Diff"), "404", "409"),
+		},
+		"/api/v1/scans/{scan_id}/sarif": obj{
+			"parameters": params(pathParam("scan_id")),
+			"get":        sarifExport(),
+			"post": with(op("Upload a SARIF 2.1.0 document to a scan requested with engines [\"sarif-upload\"] (editor): its results become the scan's findings and the scan completes",
+				"202", ref("Scan"), append(bodyErrs, "403", "404", "409")...),
+				"requestBody", obj{"required": true, "content": obj{
+					SARIFMediaType:     obj{"schema": obj{"type": "object"}},
+					"application/json": obj{"schema": obj{"type": "object"}}}}),
+		},
+		"/api/v1/repositories/{repository_id}/issues": obj{
+			"parameters": params(pathParam("repository_id")),
+			"get": with(op("List a repository's issues, most severe first", "200", list("Issue"), "400", "404"), "parameters", append([]obj{
+				queryParam("triage", "One value or a comma-separated list.", str()),
+				queryParam("severity", "One value or a comma-separated list.", str()),
+				queryParam("state", "open or fixed; or a comma-separated list.", str()),
+			}, listParams...)),
+		},
+		"/api/v1/issues/{issue_id}": obj{
+			"parameters": params(pathParam("issue_id")),
+			"get":        op("Get an issue with its history", "200", ref("Issue"), "404"),
+		},
+		"/api/v1/issues/{issue_id}/triage": obj{
+			"parameters": params(pathParam("issue_id")),
+			"post": with(op("Triage an issue (editor); expires_at only, and then required, with accepted_risk", "200", ref("Issue"),
+				append(bodyErrs, "403", "404", "409")...),
+				"requestBody", body(object([]string{"status"}, obj{"status": triageEnum(), "note": str(), "expires_at": strf("date-time")}))),
 		},
 		"/api/v1/dashboard": obj{"get": op("Summary over the caller's projects", "200", ref("Dashboard"))},
 		"/api/v1/events": obj{
@@ -250,6 +283,14 @@ func openAPIDocument() obj {
 			"severity": enum("critical", "high", "medium", "low", "info"), "cwe": str(), "engine": str(), "file": str(),
 			"start_line": integer(), "end_line": integer(), "snippet": str(), "message": str(), "remediation": str(),
 			"confidence": number(), "diff": str(), "triage": str()}),
+		"Diff": object([]string{"base_scan_id", "new", "reopened", "fixed", "unchanged"}, obj{"base_scan_id": str(),
+			"new": array(ref("Finding")), "reopened": array(ref("Finding")), "fixed": array(ref("Finding")), "unchanged": integer()}),
+		"Issue": object(nil, obj{"id": str(), "repository_id": str(), "fingerprint": str(), "rule_id": str(), "title": str(),
+			"severity": enum("critical", "high", "medium", "low", "info"), "file": str(), "triage": triageEnum(),
+			"expires_at": strf("date-time"), "first_seen_scan_id": str(), "last_seen_scan_id": str(), "state": enum("open", "fixed"),
+			"history": array(ref("IssueHistory"))}),
+		"IssueHistory": object(nil, obj{"at": strf("date-time"), "actor": str(), "state": enum("open", "fixed"), "triage": triageEnum(),
+			"note": str(), "scan_id": str(), "expires_at": strf("date-time")}),
 		"Event": object(nil, obj{"stream_id": str(), "version": integer(), "type": str(), "recorded_at": strf("date-time"),
 			"actor": str(), "data": obj{"type": "object"}}),
 		"Replay": object([]string{"as_of", "scan", "events"}, obj{
@@ -267,6 +308,35 @@ func openAPIDocument() obj {
 		"paths":      paths,
 		"components": obj{"schemas": schemas, "securitySchemes": obj{"bearer": obj{"type": "http", "scheme": "bearer"}}},
 	}
+}
+
+func triageEnum() obj {
+	return enum("open", "under_review", "false_positive", "wont_fix", "accepted_risk")
+}
+
+// sarifExport is GET /scans/{id}/sarif: a SARIF document, not JSON of
+// this API.
+func sarifExport() obj {
+	o := op("The scan's findings as SARIF 2.1.0, with baselineState once the scan is classified", "200", nil, "404")
+	o["responses"].(obj)["200"] = obj{"description": "SARIF 2.1.0", "content": obj{SARIFMediaType: obj{"schema": obj{"type": "object"}}}}
+	return o
+}
+
+// snapshotUpload is POST /repositories/{id}/snapshots: an archive (201,
+// captured) or, for a git repository, {"ref"} (202, pending).
+func snapshotUpload() obj {
+	binary := obj{"schema": obj{"type": "string", "contentMediaType": "application/octet-stream"}}
+	o := op("Upload an archive snapshot (editor; 201, captured), or request a git capture with {\"ref\"} (202, pending). "+
+		"A request of the other repository kind is 400 (source.kind); an invalid archive 400 (archive).",
+		"201", ref("Snapshot"), "400", "403", "404", "409", "413", "415")
+	o["responses"].(obj)["202"] = resp("git capture requested: the snapshot is pending", ref("Snapshot"))
+	o["requestBody"] = obj{"required": false, "content": obj{
+		"application/gzip":   binary,
+		"application/x-gzip": binary,
+		"application/zip":    binary,
+		"application/json":   obj{"schema": object(nil, obj{"ref": str()})},
+	}}
+	return o
 }
 
 // openAPIJSON is the document, encoded once.

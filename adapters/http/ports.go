@@ -2,7 +2,14 @@ package httpapi
 
 import (
 	"context"
+	"io"
+	"time"
 
+	"github.com/vega-sec/vega/adapters/engine/builtin"
+	"github.com/vega-sec/vega/adapters/sarif"
+	"github.com/vega-sec/vega/commands"
+	"github.com/vega-sec/vega/commands/classify"
+	"github.com/vega-sec/vega/commands/snapshot"
 	"github.com/vega-sec/vega/domain"
 	"github.com/vega-sec/vega/eventstore"
 	"github.com/vega-sec/vega/projections"
@@ -58,6 +65,12 @@ type ScanReads interface {
 	Dashboard(ctx context.Context, c queries.Caller) (queries.Dashboard, error)
 }
 
+// IssueReads are the reads of issues.
+type IssueReads interface {
+	ListIssues(ctx context.Context, c queries.Caller, repositoryID string, f queries.IssueFilter, o queries.ListOptions) (queries.Page[queries.Issue], error)
+	Issue(ctx context.Context, c queries.Caller, id string) (queries.Issue, error)
+}
+
 // Queries is everything the API reads through the query side;
 // *queries.Service is one.
 type Queries interface {
@@ -66,6 +79,7 @@ type Queries interface {
 	ProjectReads
 	RepositoryReads
 	ScanReads
+	IssueReads
 }
 
 var _ Queries = (*queries.Service)(nil)
@@ -95,6 +109,51 @@ type ProjectionStatus interface {
 var (
 	_ Consistency      = (*projections.Runner)(nil)
 	_ ProjectionStatus = (*projections.Runner)(nil)
+)
+
+// SnapshotUploader captures an uploaded archive as a snapshot of an
+// archive repository; *snapshot.Service is one. Upload streams body (never
+// holding it in memory), refusing more than maxBytes, and returns
+// *snapshot.TooLargeError (413), *snapshot.UnsupportedMediaTypeError (415),
+// *snapshot.InvalidArchiveError (400, field "archive"), an
+// *domain.InvalidArgumentError for "source.kind" (a git repository: 400),
+// domain.ErrNotFound and domain.ErrConflict (an archived project).
+type SnapshotUploader interface {
+	Upload(ctx context.Context, repositoryID, contentType string, body io.Reader, maxBytes int64) (commands.SnapshotResult, error)
+}
+
+// Classifications reads what the classifier decided of a scan, from the
+// event store (no read model lags behind it); *classify.Reader is one.
+// Diff returns an error matching classify.ErrNotClassified and
+// domain.ErrConflict for a scan that is not classified (not completed yet,
+// or the classifier lags); Findings returns the scan as its stream folds
+// and its findings with their diffs ("" before classification). Both
+// return domain.ErrNotFound for an unknown scan.
+type Classifications interface {
+	Diff(ctx context.Context, scanID string, now time.Time) (classify.DiffView, error)
+	Findings(ctx context.Context, scanID string) (*domain.Scan, []classify.Finding, error)
+}
+
+// SARIFUploader makes an uploaded SARIF document the findings of a scan
+// requested with the engine sarif-upload, and completes the scan;
+// *sarif.Uploader is one. It returns *sarif.InvalidError (400),
+// *sarif.TooLargeError (413), domain.ErrNotFound, and errors matching
+// domain.ErrConflict (409) for a scan of other engines or not requested.
+type SARIFUploader interface {
+	ImportUpload(ctx context.Context, scanID string, body io.Reader, maxBytes int64) (sarif.UploadResult, error)
+}
+
+// RuleSource gives the builtin engine's rules, which SARIF exports
+// describe in their driver's rules array; *builtin.Engine is one.
+type RuleSource interface {
+	Rules() []builtin.Rule
+}
+
+var (
+	_ SnapshotUploader = (*snapshot.Service)(nil)
+	_ Classifications  = (*classify.Reader)(nil)
+	_ SARIFUploader    = (*sarif.Uploader)(nil)
+	_ RuleSource       = (*builtin.Engine)(nil)
 )
 
 // CheckFunc reports whether a dependency answers (nil) or not.

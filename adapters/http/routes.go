@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"net/http"
+	"strings"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -36,6 +37,11 @@ func (s *Server) routes() http.Handler {
 	r := chi.NewRouter()
 	r.Use(requestID, withPrincipalBox, s.observe)
 	r.NotFound(func(w http.ResponseWriter, r *http.Request) {
+		// Everything outside the API is the dashboard's, when there is one.
+		if s.pages != nil && r.URL.Path != "/api" && !strings.HasPrefix(r.URL.Path, "/api/") {
+			s.pages.ServeHTTP(w, r)
+			return
+		}
 		writeError(w, r, s.log, notFound("route"))
 	})
 	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
@@ -49,16 +55,22 @@ func (s *Server) routes() http.Handler {
 	r.Get("/openapi.json", serveOpenAPI)
 
 	r.Route("/api/v1", func(r chi.Router) {
-		r.Use(timeout(s.cfg.RequestTimeout))
 		// The two feeds accept a stream token (?access_token=) when they
 		// are asked for an event stream; every other route needs a bearer.
 		r.Group(func(r chi.Router) {
-			r.Use(s.authenticate(true))
+			r.Use(timeout(s.cfg.RequestTimeout), s.authenticate(true))
 			r.Get("/scans/{scan_id}/events", s.api(s.scanEvents))
 			r.Get("/events", s.api(s.activityEvents))
 		})
+		// Uploads stream large bodies: they get Config.UploadTimeout
+		// instead of RequestTimeout.
 		r.Group(func(r chi.Router) {
-			r.Use(s.authenticate(false))
+			r.Use(timeout(s.cfg.UploadTimeout), s.authenticate(false))
+			r.Post("/repositories/{repository_id}/snapshots", s.api(s.createSnapshot))
+			r.Post("/scans/{scan_id}/sarif", s.api(s.uploadSARIF))
+		})
+		r.Group(func(r chi.Router) {
+			r.Use(timeout(s.cfg.RequestTimeout), s.authenticate(false))
 
 			r.Post("/tokens", s.api(s.createToken))
 			r.Get("/tokens", s.api(s.listTokens))
@@ -88,6 +100,12 @@ func (s *Server) routes() http.Handler {
 			r.Post("/scans/{scan_id}/cancel", s.api(s.cancelScan))
 			r.Get("/scans/{scan_id}/findings", s.api(s.listFindings))
 			r.Get("/scans/{scan_id}/replay", s.api(s.replayScan))
+			r.Get("/scans/{scan_id}/diff", s.api(s.scanDiff))
+			r.Get("/scans/{scan_id}/sarif", s.api(s.scanSARIF))
+
+			r.Get("/repositories/{repository_id}/issues", s.api(s.listIssues))
+			r.Get("/issues/{issue_id}", s.api(s.getIssue))
+			r.Post("/issues/{issue_id}/triage", s.api(s.triageIssue))
 
 			r.Get("/dashboard", s.api(s.dashboard))
 			r.Get("/audit/verify", s.api(s.verifyAudit))

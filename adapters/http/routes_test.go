@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -41,7 +42,33 @@ func TestRoutesDocumented(t *testing.T) {
 			t.Errorf("documented but not served: %s", r)
 		}
 	}
-	if len(served) < 33 {
+	if len(served) < 40 {
 		t.Errorf("only %d routes served", len(served))
+	}
+}
+
+// TestPagesServeEverythingOutsideTheAPI: with Deps.Pages set, unknown paths
+// outside /api reach it, and unknown API paths stay the API's JSON 404.
+func TestPagesServeEverythingOutsideTheAPI(t *testing.T) {
+	t.Parallel()
+	h := start(t, sqliteEmbedded, setup{noBus: true, storeFeed: true, pages: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.WriteString(w, "page "+r.URL.Path)
+	})})
+	resp, err := http.Get(h.base + "/projects/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || string(b) != "page /projects/x" {
+		t.Errorf("GET /projects/x: %d %q, want the pages handler", resp.StatusCode, b)
+	}
+	resp, err = http.Get(h.base + "/api/v1/nope")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		t.Errorf("GET /api/v1/nope: %d %s, want the API's JSON 404", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }

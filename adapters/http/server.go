@@ -12,7 +12,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/vega-sec/vega/adapters/sarif"
 	"github.com/vega-sec/vega/commands"
+	"github.com/vega-sec/vega/commands/snapshot"
 	"github.com/vega-sec/vega/eventstore"
 )
 
@@ -49,6 +51,17 @@ const (
 	ReadHeaderTimeout = 10 * time.Second
 	// SSEReplayPage is how many events an SSE replay reads at a time.
 	SSEReplayPage = 500
+	// DefaultMaxSnapshotBytes is the largest snapshot upload accepted
+	// (VEGA_MAX_SNAPSHOT_BYTES, 512 MiB); a bigger one is answered 413.
+	DefaultMaxSnapshotBytes = snapshot.DefaultMaxUploadBytes
+	// MaxSARIFBytes is the largest SARIF document POST
+	// /scans/{id}/sarif accepts (the importer's own limit, 32 MiB); a
+	// bigger one is answered 413.
+	MaxSARIFBytes int64 = sarif.DefaultMaxBytes
+	// DefaultUploadTimeout bounds an upload request (snapshot archives
+	// and SARIF documents), body reading included, in place of
+	// RequestTimeout: 512 MiB takes minutes on a slow link.
+	DefaultUploadTimeout = 15 * time.Minute
 )
 
 // Config tunes the Server. The zero value is valid: every field has a
@@ -79,6 +92,14 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// ShutdownTimeout bounds Serve's graceful shutdown.
 	ShutdownTimeout time.Duration
+	// MaxSnapshotBytes is the largest snapshot upload accepted
+	// (VEGA_MAX_SNAPSHOT_BYTES).
+	MaxSnapshotBytes int64
+	// UploadTimeout bounds snapshot and SARIF uploads, body included.
+	UploadTimeout time.Duration
+	// Version is the build's version, the tool version of SARIF exports
+	// (empty: "dev").
+	Version string
 	// Logger gets access logs and internal errors; nil discards.
 	Logger *slog.Logger
 	// Clock gives the time (default time.Now).
@@ -99,6 +120,10 @@ func (c Config) withDefaults() Config {
 	def(&c.ReadyMaxLag, DefaultReadyMaxLag)
 	def(&c.ReadyTimeout, DefaultReadyTimeout)
 	def(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	def(&c.UploadTimeout, DefaultUploadTimeout)
+	if c.MaxSnapshotBytes == 0 {
+		c.MaxSnapshotBytes = DefaultMaxSnapshotBytes
+	}
 	if c.SSEQueue == 0 {
 		c.SSEQueue = DefaultSSEQueue
 	}
@@ -122,13 +147,17 @@ func (c Config) Validate() error {
 	var errs []error
 	for name, d := range map[string]time.Duration{"RequestTimeout": c.RequestTimeout, "ConsistencyTimeout": c.ConsistencyTimeout,
 		"SSEHeartbeat": c.SSEHeartbeat, "SSEWriteTimeout": c.SSEWriteTimeout, "StreamTokenTTL": c.StreamTokenTTL,
-		"ReadyMaxLag": c.ReadyMaxLag, "ReadyTimeout": c.ReadyTimeout, "ShutdownTimeout": c.ShutdownTimeout} {
+		"ReadyMaxLag": c.ReadyMaxLag, "ReadyTimeout": c.ReadyTimeout, "ShutdownTimeout": c.ShutdownTimeout,
+		"UploadTimeout": c.UploadTimeout} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("%s %s is negative", name, d))
 		}
 	}
 	if c.SSEQueue < 0 || c.SSEMaxConns < 0 || c.SSEMaxPerPrincipal < 0 {
 		errs = append(errs, errors.New("SSEQueue, SSEMaxConns and SSEMaxPerPrincipal must not be negative"))
+	}
+	if c.MaxSnapshotBytes < 0 {
+		errs = append(errs, fmt.Errorf("MaxSnapshotBytes %d is negative", c.MaxSnapshotBytes))
 	}
 	if n := len(c.StreamTokenKey); n > 0 && n < MinStreamTokenKeyBytes {
 		errs = append(errs, fmt.Errorf("StreamTokenKey has %d bytes, fewer than %d", n, MinStreamTokenKeyBytes))
@@ -139,8 +168,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Deps are the Server's collaborators. Commands, Queries, Events and
-// Consistency are required.
+// Deps are the Server's collaborators. Commands, Queries, Events,
+// Consistency, Snapshots, Classifications and SARIF are required.
 type Deps struct {
 	// Commands are the command handlers (commands.New).
 	Commands *commands.Handlers
@@ -158,10 +187,25 @@ type Deps struct {
 	// Feed fills the SSE Hub (NewJetStreamFeed, or NewStoreFeed without a
 	// bus); nil: SSE streams replay but get no live events.
 	Feed Feed
+	// Snapshots captures archive uploads (*snapshot.Service).
+	Snapshots SnapshotUploader
+	// Classifications serves scan diffs and the classified findings of
+	// SARIF exports (*classify.Reader).
+	Classifications Classifications
+	// SARIF records SARIF uploads (*sarif.Uploader over a sarif.Importer
+	// of engine sarif-upload).
+	SARIF SARIFUploader
+	// Rules describes the builtin rules in SARIF exports
+	// (*builtin.Engine); nil: each exported rule is made from its first
+	// finding.
+	Rules RuleSource
 	// Registerer receives the HTTP metrics and Gatherer serves /metrics;
 	// nil: a private registry for both.
 	Registerer prometheus.Registerer
 	Gatherer   prometheus.Gatherer
+	// Pages, when set, serves every path outside the API (the dashboard
+	// at /), behind the same request IDs, access logs and panic recovery.
+	Pages http.Handler
 }
 
 // Server is the HTTP API. Its methods are safe for concurrent use.
@@ -175,6 +219,11 @@ type Server struct {
 	wait    Consistency
 	proj    ProjectionStatus
 	bus     CheckFunc
+	snaps   SnapshotUploader
+	cls     Classifications
+	sarifs  SARIFUploader
+	pages   http.Handler
+	rules   []sarif.Rule
 	hub     *Hub
 	tokens  *streamTokens
 	limits  *connLimits
@@ -199,6 +248,12 @@ func New(deps Deps, cfg Config) (*Server, error) {
 		return nil, errors.New("new http server: Events is required")
 	case deps.Consistency == nil:
 		return nil, errors.New("new http server: Consistency is required")
+	case deps.Snapshots == nil:
+		return nil, errors.New("new http server: Snapshots is required")
+	case deps.Classifications == nil:
+		return nil, errors.New("new http server: Classifications is required")
+	case deps.SARIF == nil:
+		return nil, errors.New("new http server: SARIF is required")
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("new http server: %w", err)
@@ -224,7 +279,11 @@ func New(deps Deps, cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger, now: cfg.Clock, cmd: deps.Commands, q: deps.Queries, events: deps.Events,
 		wait: deps.Consistency, proj: deps.Projections, bus: deps.Bus, tokens: tokens,
 		limits: &connLimits{total: cfg.SSEMaxConns, per: cfg.SSEMaxPerPrincipal, by: map[string]int{}},
-		m:      m, gather: gather, codec: codec, stopping: make(chan struct{})}
+		m:      m, gather: gather, codec: codec, stopping: make(chan struct{}),
+		snaps: deps.Snapshots, cls: deps.Classifications, sarifs: deps.SARIF, pages: deps.Pages}
+	if deps.Rules != nil {
+		s.rules = sarif.RulesFromBuiltin(deps.Rules.Rules())
+	}
 	s.hub = NewHub(deps.Feed, s.projectOfStream, cfg.Logger)
 	s.hub.restart = m.feedRestarts.Inc
 	s.handler = s.routes()
