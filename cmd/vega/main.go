@@ -117,6 +117,12 @@ func usage(w io.Writer) {
 }
 
 func runVersion(_ context.Context, _ Config, _ []string, stdout, _ io.Writer) error {
+	_, err := fmt.Fprintf(stdout, "vega %s\n", buildVersion())
+	return err
+}
+
+// buildVersion is the -ldflags version, else the VCS revision, else "dev".
+func buildVersion() string {
 	v := version
 	if info, ok := debug.ReadBuildInfo(); ok && v == "dev" {
 		for _, s := range info.Settings {
@@ -125,8 +131,7 @@ func runVersion(_ context.Context, _ Config, _ []string, stdout, _ io.Writer) er
 			}
 		}
 	}
-	_, err := fmt.Fprintf(stdout, "vega %s\n", v)
-	return err
+	return v
 }
 
 func newLogger(cfg Config, w io.Writer) *slog.Logger {

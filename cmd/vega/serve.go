@@ -9,7 +9,11 @@ import (
 	"net"
 
 	httpapi "github.com/vega-sec/vega/adapters/http"
+	"github.com/vega-sec/vega/adapters/sarif"
+	"github.com/vega-sec/vega/adapters/web"
+	"github.com/vega-sec/vega/commands/classify"
 	"github.com/vega-sec/vega/commands/runner"
+	"github.com/vega-sec/vega/domain"
 	"github.com/vega-sec/vega/queries"
 )
 
@@ -87,22 +91,64 @@ func (s *system) serveAPI(runCtx, ctx context.Context, p *pipeline, stderr io.Wr
 			return err
 		}
 	}
+	// SARIF uploads import as the sarif-upload engine; the sarif engine's
+	// importer (p.importer) is for the configured tool.
+	uploadImporter, err := sarif.NewImporter(p.fp, sarif.ImportOptions{Engine: domain.EngineSARIFUpload, Secrets: p.builtin, Logger: s.log})
+	if err != nil {
+		return err
+	}
+	uploader, err := sarif.NewUploader(p.handlers, uploadImporter, s.log)
+	if err != nil {
+		return err
+	}
+	diffs, err := classify.NewReader(s.store)
+	if err != nil {
+		return err
+	}
+	streamKey := derivedKey(p.fpKey, "vega stream tokens v1")
+	streamTokens, err := web.NewHMACStreamTokens(streamKey, s.cfg.StreamTokenTTL)
+	if err != nil {
+		return err
+	}
+	sarifExport, err := web.NewSARIFExport(diffs, p.builtin, buildVersion())
+	if err != nil {
+		return err
+	}
+	dash, err := web.New(web.Deps{
+		Commands: p.handlers, Queries: q, Events: s.store, Consistency: s.projections,
+		Uploads: p.snapshots, StreamTokens: streamTokens, Diffs: diffs, SARIF: sarifExport,
+	}, web.Config{
+		BootstrapToken: token,
+		SessionKey:     derivedKey(p.fpKey, "vega dashboard sessions v1"),
+		MaxUploadBytes: s.cfg.MaxSnapshotBytes,
+		Logger:         s.log,
+	})
+	if err != nil {
+		return fmt.Errorf("dashboard: %w", err)
+	}
 	srv, err := httpapi.New(httpapi.Deps{
-		Commands:    p.handlers,
-		Queries:     q,
-		Events:      s.store,
-		Consistency: s.projections,
-		Projections: s.projections,
-		Bus:         httpapi.JetStreamCheck(s.js),
-		Feed:        httpapi.NewJetStreamFeed(s.js, s.cfg.NATSStream, s.cfg.NATSSubjectPrefix, s.store, s.log),
-		Registerer:  s.registry,
-		Gatherer:    s.registry,
+		Commands:        p.handlers,
+		Queries:         q,
+		Events:          s.store,
+		Consistency:     s.projections,
+		Projections:     s.projections,
+		Bus:             httpapi.JetStreamCheck(s.js),
+		Feed:            httpapi.NewJetStreamFeed(s.js, s.cfg.NATSStream, s.cfg.NATSSubjectPrefix, s.store, s.log),
+		Snapshots:       p.snapshots,
+		Classifications: diffs,
+		SARIF:           uploader,
+		Rules:           p.builtin,
+		Pages:           dash.Handler(),
+		Registerer:      s.registry,
+		Gatherer:        s.registry,
 	}, httpapi.Config{
 		BootstrapToken:     token,
 		SSEMaxConns:        s.cfg.SSEMaxConns,
 		SSEMaxPerPrincipal: s.cfg.SSEMaxPerPrincipal,
 		StreamTokenTTL:     s.cfg.StreamTokenTTL,
-		StreamTokenKey:     derivedKey(p.fpKey, "vega stream tokens v1"),
+		StreamTokenKey:     streamKey,
+		MaxSnapshotBytes:   s.cfg.MaxSnapshotBytes,
+		Version:            buildVersion(),
 		Logger:             s.log,
 	})
 	if err != nil {
