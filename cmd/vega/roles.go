@@ -239,7 +239,11 @@ func (s *system) launcher(ctx context.Context, p *pipeline) (worker.Launcher, er
 			}
 			extra = append(extra, "VEGA_NATS_URL=nats://"+s.cfg.NATSListen)
 		}
-		return process.New(process.Config{Command: []string{exe, "runner"}, ExtraEnv: extra, TempDir: filepath.Join(dataDir, "runs"), Logger: s.log})
+		runs := filepath.Join(dataDir, "runs")
+		if err := os.MkdirAll(runs, 0o750); err != nil {
+			return nil, err
+		}
+		return process.New(process.Config{Command: []string{exe, "runner"}, ExtraEnv: extra, TempDir: runs, Logger: s.log})
 	case "ecs":
 		return ecs.New(ctx, ecs.Config{
 			Cluster: s.cfg.ECSCluster, TaskDefinition: s.cfg.ECSTaskDefinition,
