@@ -452,7 +452,9 @@ func TestReaperTimesOutWhenTheRunnerIsGone(t *testing.T) {
 
 func TestKilledRunnerIsRequeuedAndRetried(t *testing.T) {
 	t.Parallel()
-	e := setup(t, opts{lease: time.Second})
+	// A lease long enough that a loaded CI machine does not also lose the
+	// second attempt's renewals; the test still tolerates a third attempt.
+	e := setup(t, opts{lease: 3 * time.Second})
 	launcher := &countingLauncher{Launcher: inprocess.New(inprocess.Runner(e.runnerDeps(t, 0)), nil)}
 	e.startWorker(t, opts{}, launcher)
 	id := e.request(t, e.gate.name)
@@ -464,17 +466,17 @@ func TestKilledRunnerIsRequeuedAndRetried(t *testing.T) {
 	if err := launcher.Stop(e.ctx, s.Runner.JobID); err != nil {
 		t.Fatal(err)
 	}
-	bustest.Eventually(t, "second claim", func() bool { return e.scan(t, id).Attempts == 2 })
+	bustest.Eventually(t, "second claim", func() bool { return e.scan(t, id).Attempts >= 2 })
 	e.gate.open.Store(true)
 	s = e.waitState(t, id, domain.ScanStateCompleted, domain.ScanStateFailed)
-	if s.State != domain.ScanStateCompleted || s.Attempts != 2 || s.Fence != 2 || len(s.Findings) == 0 {
+	if s.State != domain.ScanStateCompleted || s.Attempts < 2 || s.Fence != uint64(s.Attempts) || len(s.Findings) == 0 {
 		t.Fatalf("state %s attempts %d fence %d findings %d reason %q", s.State, s.Attempts, s.Fence, len(s.Findings), s.Reason)
 	}
 	recs := e.events(t, id)
 	ty := types(recs)
 	t.Logf("events: %v", ty)
-	if count(recs, "ScanRequeued") != 1 || count(recs, "ScanClaimed") != 2 || launcher.launches.Load() != 2 {
-		t.Errorf("events %v, launches %d", ty, launcher.launches.Load())
+	if count(recs, "ScanRequeued") != s.Attempts-1 || count(recs, "ScanClaimed") != s.Attempts || launcher.launches.Load() != int64(s.Attempts) {
+		t.Errorf("%d attempts: events %v, launches %d", s.Attempts, ty, launcher.launches.Load())
 	}
 	// The dead attempt's late writes are refused.
 	_, err := e.h.RecordFindings.Handle(e.ctx, commands.RecordFindings{ScanID: id, Fence: 1, Findings: []domain.Finding{s.Findings[0]}})
