@@ -120,7 +120,7 @@ var settings = []setting{
 	{env: "VEGA_RUNNER_LAUNCHER", def: "inprocess", doc: "How scans run: `inprocess` (a goroutine), `process` (a child `vega runner`), `ecs` (one ECS task per scan).", set: str(func(c *Config) *string { return &c.RunnerLauncher })},
 	{env: "VEGA_LLM_PROVIDER_URL", def: "", doc: "Base URL of the OpenAI-compatible provider behind the LLM proxy. Unset: the ai engine is unavailable.", set: str(func(c *Config) *string { return &c.LLMProviderURL })},
 	{env: "VEGA_LLM_PROVIDER_API_KEY", def: "", secret: true, doc: "The provider's API key; only the LLM proxy holds it.", set: str(func(c *Config) *string { return &c.LLMProviderAPIKey })},
-	{env: "VEGA_LLM_PROXY_URL", def: "", doc: "URL runners use to reach the LLM proxy.", set: str(func(c *Config) *string { return &c.LLMProxyURL })},
+	{env: "VEGA_LLM_PROXY_URL", def: "", doc: "Base URL runners use to reach the LLM proxy, ending in `/v1` (for example `http://llm-proxy:8100/v1`). `vega dev` sets it to its own proxy.", set: str(func(c *Config) *string { return &c.LLMProxyURL })},
 	{env: "VEGA_SCAN_TIMEOUT", def: "30m", doc: "Wall-clock limit of one scan; past it the scan ends as timed_out.", set: dur(func(c *Config) *time.Duration { return &c.ScanTimeout })},
 	{env: "VEGA_SCAN_LEASE", def: "2m", doc: "How long a worker's claim on a scan lasts without renewal; runners renew it at half this. A runner silent for longer is presumed lost and the reaper requeues or fails its scan.", set: dur(func(c *Config) *time.Duration { return &c.ScanLease })},
 	{env: "VEGA_MAX_SCAN_ATTEMPTS", def: "3", doc: "Claims a scan may have; a scan whose runner is lost after the last one fails (runner lost).", set: integer(func(c *Config) *int { return &c.MaxScanAttempts })},

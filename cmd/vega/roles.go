@@ -304,7 +304,7 @@ func (s *system) startClassifier(ctx context.Context) error {
 }
 
 // startLLMProxy serves the LLM proxy on addr until ctx ends and returns the
-// URL runners use to reach it.
+// base URL runners use to reach it (…/v1).
 func (s *system) startLLMProxy(ctx context.Context, p *pipeline, addr string) (string, error) {
 	prices := llm.DefaultPrices()
 	if s.cfg.LLMPrices != "" {
@@ -336,7 +336,9 @@ func (s *system) startLLMProxy(ctx context.Context, p *pipeline, addr string) (s
 		}
 		return nil
 	})
-	return "http://" + displayAddr(ln.Addr()), nil
+	// Clients (the ai engine, agents through OPENAI_BASE_URL) append
+	// /chat/completions to the base URL, as OpenAI's SDKs do.
+	return "http://" + displayAddr(ln.Addr()) + "/v1", nil
 }
 
 // goBackground runs fn until ctx ends; close waits for it.

@@ -224,6 +224,12 @@ func (e *Engine) Scan(ctx context.Context, t engine.Target, emit func(engine.Fin
 		}
 		e.progress(Progress{File: f.Path, Done: i + 1, Total: len(plan), Findings: len(found)})
 	}
+	// Calls were made and none was answered: the audit did not happen,
+	// whatever the number of chunks. Say so, so that the scan is partial
+	// instead of silently clean.
+	if a.calls > 0 && a.answered == 0 {
+		return fmt.Errorf("ai scan: %w: none of %d LLM calls was answered, last: %v", ErrUnavailable, a.calls, a.lastErr)
+	}
 	return nil
 }
 
@@ -241,6 +247,10 @@ type audit struct {
 	e        *Engine
 	v        *Validator
 	failures int // consecutive failed calls
+	// calls and answered count every call and those the provider answered;
+	// lastErr is the last failure.
+	calls, answered int
+	lastErr         error
 }
 
 // file audits one file chunk by chunk and returns its findings (those of
@@ -298,7 +308,9 @@ func (a *audit) ask(ctx context.Context, p string, lines []string, start, end in
 	var lastErr error
 	for try := 0; try < 2; try++ {
 		text, err := a.e.call(ctx, msgs)
+		a.calls++
 		if err != nil {
+			a.lastErr = err
 			if errors.Is(err, errCallFailed) {
 				a.failures++
 				if a.failures >= MaxConsecutiveFailures {
@@ -308,6 +320,7 @@ func (a *audit) ask(ctx context.Context, p string, lines []string, start, end in
 			return Answer{}, err
 		}
 		a.failures = 0
+		a.answered++
 		ans, err := ParseAnswer([]byte(text))
 		if err == nil {
 			return ans, nil

@@ -286,6 +286,17 @@ func TestUnavailable(t *testing.T) {
 			t.Fatalf("err = %v warnings %v", err, rec.warnings())
 		}
 	})
+	// Fewer chunks than MaxConsecutiveFailures, every call failing: the
+	// audit did not happen, so the engine must not report a clean result.
+	t.Run("provider failing on a small tree", func(t *testing.T) {
+		w := llmtest.Start(t, domain.ThreatProfile{})
+		w.Fake.Always(fakellm.Reply{Status: 500, Body: "boom"})
+		rec := &recorder{}
+		err := newEngine(t, w, rec).Scan(t.Context(), engine.Target{Root: writeTree(t, map[string]string{"app/a.py": "import os\nos.system(x)\n"})}, rec.emit)
+		if !errors.Is(err, ai.ErrUnavailable) || !strings.Contains(err.Error(), "none of 1 LLM calls was answered") {
+			t.Fatalf("err = %v, want ErrUnavailable saying no call was answered", err)
+		}
+	})
 }
 
 func TestPlanRanksAndFits(t *testing.T) {
