@@ -238,6 +238,41 @@ func (s *Server) serveScanFeed(w http.ResponseWriter, r *http.Request, p *Princi
 	if ended, err := sendUpTo(0); ended || err != nil {
 		return s.streamEnded(r, err)
 	}
+	return s.serveLive(r, sw, sub, func(events []eventstore.RecordedEvent, overflow bool) (bool, error) {
+		for _, e := range events {
+			if e.Version <= last {
+				continue
+			}
+			if e.Version > last+1 {
+				// The live feed skipped versions: take them from the store.
+				if ended, err := sendUpTo(e.Version - 1); ended || err != nil {
+					return true, err
+				}
+			}
+			if err := sw.send(strconv.FormatInt(e.Version, 10), e); err != nil {
+				return true, err
+			}
+			last = e.Version
+			if terminal(e.Type) {
+				return true, sw.event("", "end", []byte("{}"))
+			}
+		}
+		if overflow {
+			s.m.sseOver.Inc()
+			return true, sw.event("", "overflow", []byte(`{"last_id":`+strconv.FormatInt(last, 10)+`}`))
+		}
+		return false, nil
+	})
+}
+
+// serveLive is the live phase of a feed whose replay is done: until the
+// client goes away or the server stops, it sends a heartbeat comment every
+// SSEHeartbeat and hands each batch sub delivers to deliver, which reports
+// whether the stream is over (and with which write or read error). Its
+// result is the handler's: a started stream always ends with nil, its
+// early end logged by streamEnded.
+func (s *Server) serveLive(r *http.Request, sw *sseWriter, sub *Subscription, deliver func(events []eventstore.RecordedEvent, overflow bool) (ended bool, err error)) error {
+	ctx := r.Context()
 	beat := time.NewTicker(s.cfg.SSEHeartbeat)
 	defer beat.Stop()
 	for {
@@ -251,28 +286,8 @@ func (s *Server) serveScanFeed(w http.ResponseWriter, r *http.Request, p *Princi
 				return s.streamEnded(r, err)
 			}
 		case <-sub.Ready():
-			events, overflow := sub.Next()
-			for _, e := range events {
-				if e.Version <= last {
-					continue
-				}
-				if e.Version > last+1 {
-					// The live feed skipped versions: take them from the store.
-					if ended, err := sendUpTo(e.Version - 1); ended || err != nil {
-						return s.streamEnded(r, err)
-					}
-				}
-				if err := sw.send(strconv.FormatInt(e.Version, 10), e); err != nil {
-					return s.streamEnded(r, err)
-				}
-				last = e.Version
-				if terminal(e.Type) {
-					return s.streamEnded(r, sw.event("", "end", []byte("{}")))
-				}
-			}
-			if overflow {
-				s.m.sseOver.Inc()
-				return s.streamEnded(r, sw.event("", "overflow", []byte(`{"last_id":`+strconv.FormatInt(last, 10)+`}`)))
+			if ended, err := deliver(sub.Next()); ended || err != nil {
+				return s.streamEnded(r, err)
 			}
 		}
 	}
@@ -373,34 +388,21 @@ func (s *Server) serveActivityFeed(w http.ResponseWriter, r *http.Request, p *Pr
 			}
 		}
 	}
-	beat := time.NewTicker(s.cfg.SSEHeartbeat)
-	defer beat.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.stopping:
-			return nil
-		case <-beat.C:
-			if err := sw.comment("heartbeat"); err != nil {
-				return s.streamEnded(r, err)
+	return s.serveLive(r, sw, sub, func(events []eventstore.RecordedEvent, overflow bool) (bool, error) {
+		for _, e := range events {
+			if !last.Less(e.Position) {
+				continue
 			}
-		case <-sub.Ready():
-			events, overflow := sub.Next()
-			for _, e := range events {
-				if !last.Less(e.Position) {
-					continue
-				}
-				if err := sw.send(activityCursor(e.Position), e); err != nil {
-					return s.streamEnded(r, err)
-				}
-				last = e.Position
+			if err := sw.send(activityCursor(e.Position), e); err != nil {
+				return true, err
 			}
-			if overflow {
-				s.m.sseOver.Inc()
-				b, _ := json.Marshal(map[string]string{"last_id": activityCursor(last)})
-				return s.streamEnded(r, sw.event("", "overflow", b))
-			}
+			last = e.Position
 		}
-	}
+		if overflow {
+			s.m.sseOver.Inc()
+			b, _ := json.Marshal(map[string]string{"last_id": activityCursor(last)})
+			return true, sw.event("", "overflow", b)
+		}
+		return false, nil
+	})
 }

@@ -218,17 +218,8 @@ func (s *Server) page(fn pageFunc) http.HandlerFunc {
 // header X-CSRF-Token), compared in constant time.
 func (s *Server) action(fn pageFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !sameOrigin(r) {
-			s.fail(w, r, nil, fmt.Errorf("cross-origin form: %w", errForbidden))
-			return
-		}
-		u, err := s.userOf(r)
-		if err != nil {
-			if !errors.Is(err, errNoSession) {
-				s.fail(w, r, nil, err)
-				return
-			}
-			http.Redirect(w, r, "/login", http.StatusSeeOther)
+		u, ok := s.formUser(w, r)
+		if !ok {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, MaxFormBytes)
@@ -246,6 +237,27 @@ func (s *Server) action(fn pageFunc) http.HandlerFunc {
 	}
 }
 
+// formUser returns the user of a form POST, which must be same-origin and
+// carry a session. When ok is false it has answered the request: a
+// cross-origin form fails as forbidden, a missing session redirects to
+// /login.
+func (s *Server) formUser(w http.ResponseWriter, r *http.Request) (u *user, ok bool) {
+	if !sameOrigin(r) {
+		s.fail(w, r, nil, fmt.Errorf("cross-origin form: %w", errForbidden))
+		return nil, false
+	}
+	u, err := s.userOf(r)
+	if err != nil {
+		if !errors.Is(err, errNoSession) {
+			s.fail(w, r, nil, err)
+			return nil, false
+		}
+		http.Redirect(w, r, "/login", http.StatusSeeOther)
+		return nil, false
+	}
+	return u, true
+}
+
 var errBadCSRF = fmt.Errorf("the form's CSRF token is missing or wrong: reload the page and try again: %w", errForbidden)
 
 // multipartFunc serves a multipart form POST whose CSRF field was checked;
@@ -257,17 +269,8 @@ type multipartFunc func(w http.ResponseWriter, r *http.Request, u *user, mr *mul
 // byte is read.
 func (s *Server) multipartAction(fn multipartFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !sameOrigin(r) {
-			s.fail(w, r, nil, fmt.Errorf("cross-origin form: %w", errForbidden))
-			return
-		}
-		u, err := s.userOf(r)
-		if err != nil {
-			if !errors.Is(err, errNoSession) {
-				s.fail(w, r, nil, err)
-				return
-			}
-			http.Redirect(w, r, "/login", http.StatusSeeOther)
+		u, ok := s.formUser(w, r)
+		if !ok {
 			return
 		}
 		mr, err := r.MultipartReader()

@@ -158,28 +158,7 @@ func prefixes(re *syntax.Regexp) []lit {
 
 // minimalPrefixes drops prefixes that start with another of the set and
 // returns nil when one is empty.
-func minimalPrefixes(set []lit) []lit {
-	var out []lit
-	for i, a := range set {
-		if a.s == "" {
-			return nil
-		}
-		redundant := false
-		for j, b := range set {
-			if i == j || len(b.s) > len(a.s) || (len(b.s) == len(a.s) && j > i) {
-				continue
-			}
-			if b.fold && strings.HasPrefix(strings.ToLower(a.s), b.s) || !b.fold && !a.fold && strings.HasPrefix(a.s, b.s) {
-				redundant = true
-				break
-			}
-		}
-		if !redundant {
-			out = append(out, a)
-		}
-	}
-	return out
-}
+func minimalPrefixes(set []lit) []lit { return dropCovered(set, strings.HasPrefix) }
 
 func hasAnyPrefix(text []byte, set []lit) bool {
 	for _, l := range set {
@@ -292,7 +271,14 @@ func indexFold(text []byte, lit string) int {
 // minimalSet drops literals that contain another literal of the set (the
 // shorter one is found wherever the longer is) and returns nil for a set
 // that admits everything (it holds the empty literal).
-func minimalSet(set []lit) []lit {
+func minimalSet(set []lit) []lit { return dropCovered(set, strings.Contains) }
+
+// dropCovered returns set without the literals a that another literal b
+// covers, covers(a, b) (b no longer than a; of two equal ones the first is
+// kept), or nil when set holds the empty literal. b covers a only when b's
+// comparison is at least as loose as a's: a case-folding b is compared
+// with a lowered, an exact b only with an exact a.
+func dropCovered(set []lit, covers func(s, sub string) bool) []lit {
 	var out []lit
 	for i, a := range set {
 		if a.s == "" {
@@ -303,9 +289,7 @@ func minimalSet(set []lit) []lit {
 			if i == j || len(b.s) > len(a.s) || (len(b.s) == len(a.s) && j > i) {
 				continue
 			}
-			// b within a makes a redundant when b's comparison is at
-			// least as loose as a's.
-			if b.fold && strings.Contains(strings.ToLower(a.s), b.s) || !b.fold && !a.fold && strings.Contains(a.s, b.s) {
+			if b.fold && covers(strings.ToLower(a.s), b.s) || !b.fold && !a.fold && covers(a.s, b.s) {
 				redundant = true
 				break
 			}
