@@ -4,18 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vega-sec/vega/commands"
 	"github.com/vega-sec/vega/domain"
 	"github.com/vega-sec/vega/eventstore"
-	"github.com/vega-sec/vega/eventstore/postgres"
-	"github.com/vega-sec/vega/eventstore/sqlite"
-	"github.com/vega-sec/vega/internal/pgtest"
+	"github.com/vega-sec/vega/internal/testkit"
 )
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -26,56 +22,11 @@ const (
 	commit = "0123456789abcdef0123456789abcdef01234567"
 )
 
-// clock is an injectable test clock, safe for concurrent use.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
 // openSQLite opens a real SQLite store in a temp dir.
-func openSQLite(t *testing.T) eventstore.Store {
-	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "vega.db"), sqlite.WithPollInterval(20*time.Millisecond))
-	if err != nil {
-		t.Fatalf("open sqlite store: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
+func openSQLite(t *testing.T) eventstore.Store { return testkit.SQLiteStore(t) }
 
 // openPostgres opens a real PostgreSQL store in a schema of its own.
-func openPostgres(t *testing.T) eventstore.Store {
-	t.Helper()
-	url := pgtest.Schema(t)
-	ctx := t.Context()
-	pool, err := postgres.NewPool(ctx, url, 2)
-	if err != nil {
-		t.Fatalf("postgres pool: %v", err)
-	}
-	if _, err := postgres.Migrate(ctx, pool); err != nil {
-		pool.Close()
-		t.Fatalf("migrate: %v", err)
-	}
-	pool.Close()
-	s, err := postgres.Open(ctx, url, postgres.Options{})
-	if err != nil {
-		t.Fatalf("open postgres store: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
+func openPostgres(t *testing.T) eventstore.Store { return testkit.PostgresStore(t) }
 
 // onStores runs fn as a parallel subtest against each real store.
 func onStores(t *testing.T, fn func(t *testing.T, open func(*testing.T) eventstore.Store)) {
@@ -96,21 +47,18 @@ type env struct {
 	t     *testing.T
 	store eventstore.Store
 	h     *commands.Handlers
-	clock *clock
+	clock *testkit.Clock
 	ctx   context.Context
 }
 
 func newEnv(t *testing.T, store eventstore.Store, tweak ...func(*commands.Options)) *env {
 	t.Helper()
-	c := &clock{now: t0}
+	c := testkit.NewClock(t0)
 	opts := commands.Options{Clock: c.Now, LeaseDuration: time.Minute, MaxScanAttempts: 2}
 	for _, f := range tweak {
 		f(&opts)
 	}
-	h, err := commands.New(store, opts)
-	if err != nil {
-		t.Fatalf("new handlers: %v", err)
-	}
+	h := testkit.Handlers(t, store, opts)
 	return &env{t: t, store: store, h: h, clock: c, ctx: commands.WithRequest(t.Context(), commands.Request{Actor: alice})}
 }
 

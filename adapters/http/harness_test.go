@@ -31,6 +31,7 @@ import (
 	"github.com/vega-sec/vega/commands/snapshot"
 	"github.com/vega-sec/vega/domain"
 	"github.com/vega-sec/vega/eventstore"
+	"github.com/vega-sec/vega/internal/testkit"
 	"github.com/vega-sec/vega/projections"
 	pt "github.com/vega-sec/vega/projections/projectiontest"
 	"github.com/vega-sec/vega/queries"
@@ -63,24 +64,6 @@ func (c *clock) advance(d time.Duration) { c.off.Add(int64(d)) }
 func (c *clock) fn() func() time.Time    { return c.now }
 func newClock() *clock                   { return &clock{} }
 
-// syncBuffer collects log output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // testSARIFMaxBytes is the importer's document limit in these tests, small
 // enough that a 413 test sends little.
 const testSARIFMaxBytes = 256 << 10
@@ -96,7 +79,7 @@ type env struct {
 	runner  *projections.Runner
 	srv     *httpapi.Server
 	base    string
-	logs    *syncBuffer
+	logs    *testkit.LogBuffer
 	clock   *clock // the API's and the query side's clock
 	stop    func()
 	stopped chan error
@@ -161,7 +144,7 @@ func start(t testing.TB, b backend, s setup) *env {
 	if s.storeFeed {
 		deps.Feed = httpapi.NewStoreFeed(store.Store)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	cfg := s.cfg
 	cfg.BootstrapToken = adminToken
 	cfg.Logger = slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -223,10 +206,7 @@ func results(t testing.TB, store *pt.Env, cmd *commands.Handlers) resultDeps {
 	if d.snaps, err = snapshot.New(cmd, d.blobs, snapshot.Config{TempDir: t.TempDir()}); err != nil {
 		t.Fatalf("snapshot service: %v", err)
 	}
-	fp, err := engine.NewFingerprinter(bytes.Repeat([]byte("k"), engine.MinFingerprintKeySize))
-	if err != nil {
-		t.Fatalf("fingerprinter: %v", err)
-	}
+	fp := testkit.Fingerprinter(t)
 	if d.engine, err = builtin.New(fp); err != nil {
 		t.Fatalf("builtin engine: %v", err)
 	}

@@ -8,9 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,8 +18,8 @@ import (
 	"github.com/vega-sec/vega/commands"
 	"github.com/vega-sec/vega/domain"
 	"github.com/vega-sec/vega/eventstore"
-	"github.com/vega-sec/vega/eventstore/sqlite"
 	"github.com/vega-sec/vega/internal/fakellm"
+	"github.com/vega-sec/vega/internal/testkit"
 )
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -32,70 +30,27 @@ const (
 	digest      = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 )
 
-// clock is an injectable test clock, safe for concurrent use.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // world is one test's real SQLite store, command handlers, fake provider
 // and proxy on loopback.
 type world struct {
 	t     *testing.T
 	store eventstore.Store
 	h     *commands.Handlers
-	clock *clock
+	clock *testkit.Clock
 	ctx   context.Context
 	fake  *fakellm.Server
 	proxy *llm.Proxy
 	srv   *httptest.Server
-	logs  *syncBuffer
+	logs  *testkit.LogBuffer
 }
 
 func newWorld(t *testing.T, tweak ...func(*llm.ProxyConfig)) *world {
 	t.Helper()
-	store, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "vega.db"), sqlite.WithPollInterval(20*time.Millisecond))
-	if err != nil {
-		t.Fatalf("open sqlite: %v", err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	c := &clock{now: t0}
-	logs := &syncBuffer{}
+	store := testkit.SQLiteStore(t)
+	c := testkit.NewClock(t0)
+	logs := &testkit.LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h, err := commands.New(store, commands.Options{Clock: c.Now, Logger: log, LeaseDuration: time.Hour})
-	if err != nil {
-		t.Fatalf("handlers: %v", err)
-	}
+	h := testkit.Handlers(t, store, commands.Options{Clock: c.Now, Logger: log, LeaseDuration: time.Hour})
 	fake, err := fakellm.Start(providerKey)
 	if err != nil {
 		t.Fatal(err)

@@ -19,9 +19,7 @@ import (
 	"github.com/vega-sec/vega/commands/classify"
 	"github.com/vega-sec/vega/domain"
 	"github.com/vega-sec/vega/eventstore"
-	"github.com/vega-sec/vega/eventstore/postgres"
-	"github.com/vega-sec/vega/eventstore/sqlite"
-	"github.com/vega-sec/vega/internal/pgtest"
+	"github.com/vega-sec/vega/internal/testkit"
 )
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -80,14 +78,7 @@ func export(t *testing.T, s *domain.Scan, fs []sarif.Finding, rules []sarif.Rule
 	return doc
 }
 
-func fingerprinter(t *testing.T) *engine.Fingerprinter {
-	t.Helper()
-	fp, err := engine.NewFingerprinter(bytes.Repeat([]byte("k"), engine.MinFingerprintKeySize))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fp
-}
+func fingerprinter(t *testing.T) *engine.Fingerprinter { return testkit.Fingerprinter(t) }
 
 func builtinEngine(t *testing.T, log *slog.Logger) *builtin.Engine {
 	t.Helper()
@@ -107,36 +98,9 @@ func importer(t *testing.T, engineName string, limits sarif.Limits) *sarif.Impor
 	return im
 }
 
-func openSQLite(t *testing.T) eventstore.Store {
-	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "vega.db"), sqlite.WithPollInterval(20*time.Millisecond))
-	if err != nil {
-		t.Fatalf("open sqlite store: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
+func openSQLite(t *testing.T) eventstore.Store { return testkit.SQLiteStore(t) }
 
-func openPostgres(t *testing.T) eventstore.Store {
-	t.Helper()
-	url := pgtest.Schema(t)
-	ctx := t.Context()
-	pool, err := postgres.NewPool(ctx, url, 2)
-	if err != nil {
-		t.Fatalf("postgres pool: %v", err)
-	}
-	if _, err := postgres.Migrate(ctx, pool); err != nil {
-		pool.Close()
-		t.Fatalf("migrate: %v", err)
-	}
-	pool.Close()
-	s, err := postgres.Open(ctx, url, postgres.Options{})
-	if err != nil {
-		t.Fatalf("open postgres store: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
+func openPostgres(t *testing.T) eventstore.Store { return testkit.PostgresStore(t) }
 
 // env is a store with handlers, a classifier and one archive repository
 // with a captured snapshot.
@@ -153,10 +117,7 @@ type env struct {
 func newEnv(t *testing.T, store eventstore.Store, log *slog.Logger) *env {
 	t.Helper()
 	now := func() time.Time { return t0 }
-	h, err := commands.New(store, commands.Options{Clock: now, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := testkit.Handlers(t, store, commands.Options{Clock: now, Logger: log})
 	c, err := classify.New(store, classify.Options{Clock: now, Logger: log})
 	if err != nil {
 		t.Fatal(err)

@@ -1,38 +1,19 @@
 package sarif_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/vega-sec/vega/adapters/engine"
 	"github.com/vega-sec/vega/adapters/sarif"
 	"github.com/vega-sec/vega/domain"
 	"github.com/vega-sec/vega/eventstore"
+	"github.com/vega-sec/vega/internal/testkit"
 )
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of loggers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestSecretsNeverLeak plants an AWS key, a GitHub token, a private key and
 // a Stripe key in a snapshot, runs the builtin engine, records, completes,
@@ -42,7 +23,7 @@ func (s *syncBuffer) String() string {
 // the captured log for the planted values.
 func TestSecretsNeverLeak(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := newEnv(t, openSQLite(t), log)
 	ctx := t.Context()

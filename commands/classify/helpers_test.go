@@ -3,8 +3,6 @@ package classify_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,63 +10,16 @@ import (
 	"github.com/vega-sec/vega/commands/classify"
 	"github.com/vega-sec/vega/domain"
 	"github.com/vega-sec/vega/eventstore"
-	"github.com/vega-sec/vega/eventstore/postgres"
-	"github.com/vega-sec/vega/eventstore/sqlite"
-	"github.com/vega-sec/vega/internal/pgtest"
+	"github.com/vega-sec/vega/internal/testkit"
 )
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 const digest = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
-// clock is an injectable test clock, safe for concurrent use.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+func openSQLite(t testing.TB) eventstore.Store { return testkit.SQLiteStore(t) }
 
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-func openSQLite(t testing.TB) eventstore.Store {
-	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "vega.db"), sqlite.WithPollInterval(20*time.Millisecond))
-	if err != nil {
-		t.Fatalf("open sqlite store: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
-
-func openPostgres(t testing.TB) eventstore.Store {
-	t.Helper()
-	url := pgtest.Schema(t)
-	ctx := t.Context()
-	pool, err := postgres.NewPool(ctx, url, 2)
-	if err != nil {
-		t.Fatalf("postgres pool: %v", err)
-	}
-	if _, err := postgres.Migrate(ctx, pool); err != nil {
-		pool.Close()
-		t.Fatalf("migrate: %v", err)
-	}
-	pool.Close()
-	s, err := postgres.Open(ctx, url, postgres.Options{})
-	if err != nil {
-		t.Fatalf("open postgres store: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	return s
-}
+func openPostgres(t testing.TB) eventstore.Store { return testkit.PostgresStore(t) }
 
 // onStores runs fn as a parallel subtest against each real store.
 func onStores(t *testing.T, fn func(t *testing.T, store eventstore.Store)) {
@@ -92,18 +43,15 @@ type env struct {
 	h     *commands.Handlers
 	c     *classify.Classifier
 	r     *classify.Reader
-	clock *clock
+	clock *testkit.Clock
 	ctx   context.Context
 	repo  string
 }
 
 func newEnv(t testing.TB, store eventstore.Store) *env {
 	t.Helper()
-	c := &clock{now: t0}
-	h, err := commands.New(store, commands.Options{Clock: c.Now})
-	if err != nil {
-		t.Fatalf("new handlers: %v", err)
-	}
+	c := testkit.NewClock(t0)
+	h := testkit.Handlers(t, store, commands.Options{Clock: c.Now})
 	cl, err := classify.New(store, classify.Options{Clock: c.Now})
 	if err != nil {
 		t.Fatalf("new classifier: %v", err)

@@ -1,17 +1,12 @@
 package runner_test
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +18,7 @@ import (
 	"github.com/vega-sec/vega/commands/snapshot"
 	"github.com/vega-sec/vega/domain"
 	"github.com/vega-sec/vega/eventstore"
-	"github.com/vega-sec/vega/eventstore/sqlite"
+	"github.com/vega-sec/vega/internal/testkit"
 )
 
 // Fake secrets, built so that no real key appears in the source.
@@ -31,46 +26,6 @@ var (
 	fakeAWSKeyID  = "AKIA" + "Q7RZ4MWX2KJB6TPN"
 	fakeAWSSecret = "rT9vKq2Lm" + "X8bWz4NcP1eYh7GfJ3sDa6UoQ0iZkVw"
 )
-
-func tarGz(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for name, body := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(body)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
-// syncBuffer is a log sink safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // blockingEngine finds nothing and returns only when ctx ends.
 type blockingEngine struct{ started chan struct{} }
@@ -89,58 +44,28 @@ type fixture struct {
 	blobs  *blobfs.Store
 	repoID string
 	deps   runner.Deps
-	logs   *syncBuffer
+	logs   *testkit.LogBuffer
 	tmp    string
 }
 
 func setup(t *testing.T, lease time.Duration) *fixture {
 	t.Helper()
 	ctx := commands.WithRequest(t.Context(), commands.Request{Actor: "alice"})
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "vega.db"), sqlite.WithPollInterval(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	h, err := commands.New(store, commands.Options{LeaseDuration: lease})
-	if err != nil {
-		t.Fatal(err)
-	}
-	blobs, err := blobfs.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = blobs.Close() })
-	svc, err := snapshot.New(h, blobs, snapshot.Config{TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := h.CreateProject.Handle(ctx, commands.CreateProject{Name: "p"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := h.AddRepository.Handle(ctx, commands.AddRepository{ProjectID: p.Project.ID, Name: "r", Source: domain.Source{Kind: domain.SourceArchive}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	store := testkit.SQLiteStore(t)
+	h := testkit.Handlers(t, store, commands.Options{LeaseDuration: lease})
 	files := map[string]string{
 		"app/config.py": "AWS_ACCESS_KEY_ID = \"" + fakeAWSKeyID + "\"\naws_secret_access_key = \"" + fakeAWSSecret + "\"\n",
 		"app/db.py":     "cur.execute(\"SELECT * FROM t WHERE id = %s\" % tid)\n",
 		"README.md":     "# demo\n",
 	}
-	if _, err := svc.Upload(ctx, r.Repository.ID, "application/gzip", bytes.NewReader(tarGz(t, files)), 0); err != nil {
-		t.Fatal(err)
-	}
-	fp, err := engine.NewFingerprinter(bytes.Repeat([]byte("k"), engine.MinFingerprintKeySize))
+	blobs, repoID := testkit.ArchiveRepository(t, ctx, h, files)
+	b, err := builtin.New(testkit.Fingerprinter(t), builtin.WithWorkers(1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := builtin.New(fp, builtin.WithWorkers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	tmp := t.TempDir()
-	return &fixture{ctx: ctx, store: store, h: h, blobs: blobs, repoID: r.Repository.ID, logs: logs, tmp: tmp,
+	return &fixture{ctx: ctx, store: store, h: h, blobs: blobs, repoID: repoID, logs: logs, tmp: tmp,
 		deps: runner.Deps{Handlers: h, Blobs: blobs, Engines: map[string]engine.Engine{builtin.Name: b}, TempDir: tmp,
 			Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}}
 }

@@ -1,13 +1,9 @@
 package worker_test
 
 import (
-	"archive/tar"
-	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -26,11 +22,10 @@ import (
 	"github.com/vega-sec/vega/adapters/nats/bustest"
 	"github.com/vega-sec/vega/commands"
 	"github.com/vega-sec/vega/commands/runner"
-	"github.com/vega-sec/vega/commands/snapshot"
 	"github.com/vega-sec/vega/commands/worker"
 	"github.com/vega-sec/vega/domain"
 	"github.com/vega-sec/vega/eventstore"
-	"github.com/vega-sec/vega/eventstore/sqlite"
+	"github.com/vega-sec/vega/internal/testkit"
 )
 
 // Fake secrets, built so that no real key appears in the source.
@@ -38,28 +33,6 @@ var (
 	fakeAWSKeyID  = "AKIA" + "Q7RZ4MWX2KJB6TPN"
 	fakeAWSSecret = "rT9vKq2Lm" + "X8bWz4NcP1eYh7GfJ3sDa6UoQ0iZkVw"
 )
-
-func tarGz(t *testing.T, files map[string]string) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	gz := gzip.NewWriter(&buf)
-	tw := tar.NewWriter(gz)
-	for name, body := range files {
-		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := tw.Write([]byte(body)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := gz.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
 
 // gateEngine wraps another engine: while its gate is shut it blocks (until
 // ctx ends) instead of scanning, and it counts the scans running at once.
@@ -136,18 +109,11 @@ type opts struct {
 func setup(t *testing.T, o opts) *env {
 	t.Helper()
 	ctx := commands.WithRequest(t.Context(), commands.Request{Actor: "alice"})
-	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "vega.db"), sqlite.WithPollInterval(20*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
+	store := testkit.SQLiteStore(t)
 	if o.lease == 0 {
 		o.lease = time.Minute
 	}
-	h, err := commands.New(store, commands.Options{LeaseDuration: o.lease, MaxScanAttempts: 3, SourcePolicy: domain.SourcePolicy{AllowHTTP: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := testkit.Handlers(t, store, commands.Options{LeaseDuration: o.lease, MaxScanAttempts: 3, SourcePolicy: domain.SourcePolicy{AllowHTTP: true}})
 	srv := bustest.StartEmbedded(t, vnats.Config{})
 	nc, err := srv.Connect(ctx)
 	if err != nil {
@@ -165,40 +131,17 @@ func setup(t *testing.T, o opts) *env {
 	go func() { _ = relay.Run(rctx); close(relayDone) }()
 	t.Cleanup(func() { stopRelay(); <-relayDone })
 
-	blobs, err := blobfs.Open(t.TempDir(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = blobs.Close() })
-	svc, err := snapshot.New(h, blobs, snapshot.Config{TempDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := h.CreateProject.Handle(ctx, commands.CreateProject{Name: "p"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := h.AddRepository.Handle(ctx, commands.AddRepository{ProjectID: p.Project.ID, Name: "r", Source: domain.Source{Kind: domain.SourceArchive}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	files := map[string]string{
 		"app/settings.py": "AWS_ACCESS_KEY_ID = \"" + fakeAWSKeyID + "\"\naws_secret_access_key = \"" + fakeAWSSecret + "\"\n",
 		"app/db.py":       "cur.execute(\"SELECT * FROM t WHERE id = %s\" % tid)\n",
 		"README.md":       "# demo\n",
 	}
-	if _, err := svc.Upload(ctx, r.Repository.ID, "application/gzip", bytes.NewReader(tarGz(t, files)), 0); err != nil {
-		t.Fatal(err)
-	}
-	fp, err := engine.NewFingerprinter(bytes.Repeat([]byte("k"), engine.MinFingerprintKeySize))
+	blobs, repoID := testkit.ArchiveRepository(t, ctx, h, files)
+	b, err := builtin.New(testkit.Fingerprinter(t), builtin.WithWorkers(1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := builtin.New(fp, builtin.WithWorkers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &env{ctx: ctx, store: store, h: h, nc: nc, js: js, bus: bus, blobs: blobs, repoID: r.Repository.ID, builtin: b,
+	return &env{ctx: ctx, store: store, h: h, nc: nc, js: js, bus: bus, blobs: blobs, repoID: repoID, builtin: b,
 		gate: &gateEngine{name: "gated", inner: b, started: make(chan string, 16)}}
 }
 
