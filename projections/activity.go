@@ -73,22 +73,43 @@ func applyActivity(ctx context.Context, t *txn, e eventstore.RecordedEvent, ev d
 		project = p
 	}
 	if remember {
-		if _, err := t.exec(ctx, `INSERT INTO {activity_streams} (stream_id, project_id) VALUES (?, ?)`,
-			string(e.StreamID), project); err != nil {
+		if err := t.insert(ctx, streamRow, string(e.StreamID), project); err != nil {
 			return err
 		}
+		t.remember(string(e.StreamID), project)
 	}
-	_, err := t.exec(ctx, `INSERT INTO {activity} (pos_tx, pos_seq, event_id, stream_id, version, type, recorded_at, actor, data, project_id)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, int64(e.Position.Tx), e.Position.Seq, e.ID, string(e.StreamID), e.Version, e.Type,
+	return t.insert(ctx, activityRow, int64(e.Position.Tx), e.Position.Seq, e.ID, string(e.StreamID), e.Version, e.Type,
 		e.RecordedAt.UnixMicro(), e.Metadata.Actor, string(e.Data), project)
-	return err
+}
+
+// activityRow is the row every event inserts; a page's rows are written
+// together (see group.go).
+var activityRow = &insertSpec{table: "activity",
+	cols:  []string{"pos_tx", "pos_seq", "event_id", "stream_id", "version", "type", "recorded_at", "actor", "data", "project_id"},
+	kinds: []rowKind{kindInt, kindInt, kindText, kindText, kindInt, kindText, kindInt, kindText, kindText, kindText}}
+
+// streamRow maps a stream to its project.
+var streamRow = &insertSpec{table: "activity_streams", cols: []string{"stream_id", "project_id"}, kinds: []rowKind{kindText, kindText}}
+
+func (t *txn) remember(stream, project string) {
+	if t.memo == nil {
+		t.memo = map[string]string{}
+	}
+	t.memo[stream] = project
 }
 
 func (t *txn) streamProject(ctx context.Context, stream string) (string, error) {
+	if p, ok := t.memo[stream]; ok {
+		return p, nil
+	}
 	var p string
 	err := t.queryRow(ctx, `SELECT project_id FROM {activity_streams} WHERE stream_id = ?`, stream).Scan(&p)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", invariantf("stream %s belongs to no known project (its creation event was not seen)", stream)
 	}
-	return p, err
+	if err != nil {
+		return "", err
+	}
+	t.remember(stream, p)
+	return p, nil
 }

@@ -13,6 +13,15 @@
 // and its state row; it is never skipped, and the other projections go on.
 // WaitFor gives the HTTP layer read-your-own-writes.
 //
+// Within a page, writes that repeat (a scan's findings, the activity feed,
+// new issues, a scan's counts) are grouped: rows go in multi-row INSERTs
+// (PostgreSQL: one INSERT … SELECT FROM unnest of one array per column)
+// and counter increments in one UPDATE per row, each flushed before any
+// statement that names its table. A grouped page that fails is applied
+// again event by event, so that the failure names the exact event. A
+// projection behind reads bigger pages (Config.CatchUpPageSize), and a
+// rebuild reads its next page while it applies one.
+//
 // The read models live in the database of the events (SQLite: through the
 // store's one writer; PostgreSQL: database/sql over pgx) and share one set
 // of statements through a small Dialect layer. Every read-model table

@@ -57,7 +57,8 @@ func findingsProjection() *projection {
 				`CREATE INDEX {t}_file ON {t} (scan_id, file, severity_rank, id)`,
 				`CREATE INDEX {t}_diff ON {t} (scan_id, diff, severity_rank, id)`,
 				`CREATE INDEX {t}_triage ON {t} (scan_id, triage, severity_rank, id)`,
-				`CREATE INDEX {t}_issue ON {t} (issue_id)`}},
+				`CREATE INDEX {t}_issue ON {t} (issue_id)`},
+				writeIndexes: []string{"{t}_issue"}},
 			// The current triage of every issue, for findings classified
 			// after the issue was triaged.
 			{name: "finding_issues", ddl: []string{`CREATE TABLE {t} (
@@ -70,6 +71,18 @@ func findingsProjection() *projection {
 	}
 }
 
+// findingRow is the row a FindingRecorded inserts; a page's findings are
+// written together (see group.go).
+var findingRow = &insertSpec{table: "findings",
+	cols: []string{"scan_id", "id", "fingerprint", "rule_id", "title", "severity", "severity_rank", "cwe",
+		"engine", "file", "start_line", "end_line", "snippet", "message", "remediation", "confidence"},
+	kinds: []rowKind{kindText, kindText, kindText, kindText, kindText, kindText, kindInt, kindText,
+		kindText, kindText, kindInt, kindInt, kindText, kindText, kindText, kindFloat}}
+
+// findingIssueRow is the row of a new issue's triage.
+var findingIssueRow = &insertSpec{table: "finding_issues", cols: []string{"issue_id", "triage", "expires_at"},
+	kinds: []rowKind{kindText, kindText, kindNullInt}}
+
 func applyFinding(ctx context.Context, t *txn, e eventstore.RecordedEvent, ev domain.Event) error {
 	id := e.StreamID.ID()
 	switch ev := ev.(type) {
@@ -78,20 +91,17 @@ func applyFinding(ctx context.Context, t *txn, e eventstore.RecordedEvent, ev do
 		if !f.Severity.Valid() {
 			return invariantf("finding %s has severity %q", f.ID, f.Severity)
 		}
-		_, err := t.exec(ctx, `INSERT INTO {findings} (scan_id, id, fingerprint, rule_id, title, severity, severity_rank, cwe,
-			engine, file, start_line, end_line, snippet, message, remediation, confidence)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			id, f.ID, f.Fingerprint, f.RuleID, f.Title, string(f.Severity), f.Severity.Rank(), f.CWE,
+		return t.insert(ctx, findingRow, id, f.ID, f.Fingerprint, f.RuleID, f.Title, string(f.Severity), f.Severity.Rank(), f.CWE,
 			f.Engine, f.File, f.StartLine, f.EndLine, f.Snippet, f.Message, f.Remediation, f.Confidence)
-		return err
 	case domain.ScanRequeued:
 		_, err := t.exec(ctx, `DELETE FROM {findings} WHERE scan_id = ?`, id)
 		return err
 	case domain.IssueOpened:
-		if _, err := t.exec(ctx, `INSERT INTO {finding_issues} (issue_id, triage) VALUES (?, ?)`, id, string(domain.TriageOpen)); err != nil {
+		if err := t.insert(ctx, findingIssueRow, id, string(domain.TriageOpen), nil); err != nil {
 			return err
 		}
-		return t.classify(ctx, id, ev.ScanID, ev.FindingID, DiffNew)
+		// A new issue's triage is open: no need to read it back.
+		return t.link(ctx, id, ev.ScanID, ev.FindingID, DiffNew, string(domain.TriageOpen), nil)
 	case domain.IssueSeen:
 		return t.classify(ctx, id, ev.ScanID, ev.FindingID, DiffUnchanged)
 	case domain.IssueReopened:
@@ -121,6 +131,11 @@ func (t *txn) classify(ctx context.Context, issueID, scanID, findingID, diff str
 	if err != nil {
 		return err
 	}
+	return t.link(ctx, issueID, scanID, findingID, diff, triage, expires)
+}
+
+// link sets the issue, diff and triage of finding findingID of scan scanID.
+func (t *txn) link(ctx context.Context, issueID, scanID, findingID, diff, triage string, expires any) error {
 	return t.execOne(ctx, "finding "+findingID+" of scan "+scanID,
 		`UPDATE {findings} SET issue_id = ?, diff = ?, triage = ?, triage_expires_at = ? WHERE scan_id = ? AND id = ?`,
 		issueID, diff, triage, expires, scanID, findingID)

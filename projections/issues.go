@@ -62,13 +62,24 @@ func issuesProjection() *projection {
 	}
 }
 
+// issueRow and historyRow are the rows of an IssueOpened and of a history
+// entry; a page's rows are written together (see group.go).
+var (
+	issueRow = &insertSpec{table: "issues",
+		cols: []string{"id", "repository_id", "fingerprint", "rule_id", "title", "severity", "severity_rank",
+			"file", "state", "triage", "triage_note", "triaged_by", "first_seen_scan_id", "last_seen_scan_id", "fixed_by_scan_id", "opened_at", "updated_at"},
+		kinds: []rowKind{kindText, kindText, kindText, kindText, kindText, kindText, kindInt,
+			kindText, kindText, kindText, kindText, kindText, kindText, kindText, kindText, kindInt, kindInt}}
+	historyRow = &insertSpec{table: "issue_history",
+		cols:  []string{"issue_id", "version", "at", "actor", "kind", "value", "note", "expires_at", "scan_id"},
+		kinds: []rowKind{kindText, kindInt, kindInt, kindText, kindText, kindText, kindText, kindNullInt, kindText}}
+)
+
 func applyIssue(ctx context.Context, t *txn, e eventstore.RecordedEvent, ev domain.Event) error {
 	id := e.StreamID.ID()
 	what := "issue " + id
 	history := func(at int64, actor, kind, value, note string, expires any, scanID string) error {
-		_, err := t.exec(ctx, `INSERT INTO {issue_history} (issue_id, version, at, actor, kind, value, note, expires_at, scan_id)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, id, e.Version, at, actor, kind, value, note, expires, scanID)
-		return err
+		return t.insert(ctx, historyRow, id, e.Version, at, actor, kind, value, note, expires, scanID)
 	}
 	switch ev := ev.(type) {
 	case domain.IssueOpened:
@@ -76,11 +87,8 @@ func applyIssue(ctx context.Context, t *txn, e eventstore.RecordedEvent, ev doma
 			return invariantf("IssueOpened for issue %q on stream %s", ev.IssueID, e.StreamID)
 		}
 		at := ev.At.UnixMicro()
-		if _, err := t.exec(ctx, `INSERT INTO {issues} (id, repository_id, fingerprint, rule_id, title, severity, severity_rank,
-			file, state, triage, triage_note, triaged_by, first_seen_scan_id, last_seen_scan_id, fixed_by_scan_id, opened_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', '', ?, ?, '', ?, ?)`,
-			id, ev.RepositoryID, ev.Fingerprint, ev.RuleID, ev.Title, string(ev.Severity), ev.Severity.Rank(), ev.File,
-			string(domain.IssueStateOpen), string(domain.TriageOpen), ev.ScanID, ev.ScanID, at, at); err != nil {
+		if err := t.insert(ctx, issueRow, id, ev.RepositoryID, ev.Fingerprint, ev.RuleID, ev.Title, string(ev.Severity), ev.Severity.Rank(), ev.File,
+			string(domain.IssueStateOpen), string(domain.TriageOpen), "", "", ev.ScanID, ev.ScanID, "", at, at); err != nil {
 			return err
 		}
 		return history(at, e.Metadata.Actor, HistoryState, string(domain.IssueStateOpen), "", nil, ev.ScanID)

@@ -43,6 +43,11 @@ type projection struct {
 type table struct {
 	name string
 	ddl  []string
+	// writeIndexes names the non-unique indexes of ddl ("{t}_issue") that
+	// the projection's own writes use: a rebuild creates them with the
+	// table; it creates the others, which only queries use, once the
+	// table is filled.
+	writeIndexes []string
 }
 
 // all returns every projection, in a stable order.

@@ -68,6 +68,9 @@ func (r *Runner) rebuild(ctx context.Context, name string) (applied int, err err
 		return 0, fmt.Errorf("rebuild %s: %w", name, err)
 	}
 
+	if err := r.indexRebuild(ctx, w.p, gen); err != nil {
+		return 0, fmt.Errorf("rebuild %s: %w", name, err)
+	}
 	if n >= AnalyzeAfter {
 		if err := r.analyze(ctx, w.p, gen); err != nil {
 			return 0, fmt.Errorf("rebuild %s: %w", name, err)
@@ -122,7 +125,7 @@ func (r *Runner) prepareRebuild(ctx context.Context, w *worker) (int64, error) {
 		}
 		next = max(next, stale.Int64+1)
 	}
-	if err := createGeneration(ctx, tx, r.cfg.Dialect, w.p, next); err != nil {
+	if err := createGeneration(ctx, tx, r.cfg.Dialect, w.p, next, true); err != nil {
 		return 0, err
 	}
 	if _, err := tx.ExecContext(ctx, r.cfg.Dialect.Rebind(`UPDATE projection_state SET rebuild_generation = ?, updated_at = ? WHERE name = ?`),
@@ -133,6 +136,22 @@ func (r *Runner) prepareRebuild(ctx context.Context, w *worker) (int64, error) {
 		return 0, fmt.Errorf("commit: %w", err)
 	}
 	return next, nil
+}
+
+// indexRebuild creates the indexes a rebuild's tables were created without.
+func (r *Runner) indexRebuild(ctx context.Context, p *projection, gen int64) error {
+	tx, err := r.cfg.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("create indexes: begin: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if err := createIndexes(ctx, tx, r.cfg.Dialect, p, gen); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("create indexes: commit: %w", err)
+	}
+	return nil
 }
 
 // abandonRebuild drops a rebuild's tables after it failed.
@@ -161,16 +180,38 @@ func (r *Runner) abandonRebuild(ctx context.Context, w *worker, gen int64) {
 
 // catchUp applies every event after pos to generation gen until a read
 // comes back short, and returns the position reached and the number of
-// events applied.
+// events applied. It reads the next page while it applies one, so that a
+// rebuild costs about the larger of reading and applying, not their sum.
 func (r *Runner) catchUp(ctx context.Context, w *worker, gen int64, b *binder, pos eventstore.Position) (eventstore.Position, int, error) {
+	type read struct {
+		page []eventstore.RecordedEvent
+		next eventstore.Position
+		err  error
+	}
+	limit := r.cfg.CatchUpPageSize
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // a read ahead of a failed apply ends with it
+	fetch := func(after eventstore.Position) <-chan read {
+		ch := make(chan read, 1)
+		go func() {
+			page, next, err := r.cfg.Store.ReadAll(ctx, r.query(w.p, after, limit))
+			ch <- read{page, next, err}
+		}()
+		return ch
+	}
 	applied := 0
+	ahead := fetch(pos)
 	for {
-		page, next, err := r.cfg.Store.ReadAll(ctx, r.query(w.p, pos))
-		if err != nil {
-			return pos, applied, fmt.Errorf("read after %s: %w", pos, err)
+		rd := <-ahead
+		if rd.err != nil {
+			return pos, applied, fmt.Errorf("read after %s: %w", pos, rd.err)
 		}
-		if len(page) > 0 {
-			if err := r.applyTx(ctx, w.p, gen, b, nil, page, next); err != nil {
+		full := len(rd.page) >= limit
+		if full {
+			ahead = fetch(rd.next)
+		}
+		if len(rd.page) > 0 {
+			if err := r.applyTx(ctx, w.p, gen, b, nil, rd.page, rd.next); err != nil {
 				var ee *eventError
 				if errors.As(err, &ee) {
 					return pos, applied, fmt.Errorf("cannot apply %w", ee)
@@ -178,12 +219,12 @@ func (r *Runner) catchUp(ctx context.Context, w *worker, gen int64, b *binder, p
 				return pos, applied, err
 			}
 		}
-		applied += len(page)
-		pos = next
+		applied += len(rd.page)
+		pos = rd.next
 		w.mu.Lock()
 		w.rebuildPos = pos
 		w.mu.Unlock()
-		if len(page) < r.cfg.PageSize {
+		if !full {
 			return pos, applied, nil
 		}
 	}

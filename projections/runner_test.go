@@ -381,6 +381,18 @@ func TestRebuildWhileServing(t *testing.T) {
 		if s.Generation != gen+1 || s.State != projections.StateLive {
 			t.Errorf("after rebuild: %+v, want live generation %d", s, gen+1)
 		}
+		// A rebuild fills its tables before it creates the indexes only
+		// queries use; they must all exist once it swapped.
+		for _, idx := range []string{"order", "rule", "file", "diff", "triage", "issue"} {
+			name := fmt.Sprintf("findings_g%d_%s", gen+1, idx)
+			q := "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name = ?"
+			if env.Dialect == projections.Postgres {
+				q = "SELECT count(*) FROM pg_indexes WHERE schemaname = current_schema() AND indexname = $1"
+			}
+			if n := count(t, env.DB, q, name); n != 1 {
+				t.Errorf("index %s: %d, want 1", name, n)
+			}
+		}
 		after := dump(t, env.ReadDB)
 		for table, rows := range before {
 			if !slices.Equal(rows, after[table]) {
@@ -398,6 +410,87 @@ func TestRebuildWhileServing(t *testing.T) {
 		}
 		if _, err := env.ReadDB.ExecContext(t.Context(), fmt.Sprintf("SELECT 1 FROM findings_g%d", gen)); err == nil {
 			t.Errorf("old generation findings_g%d still exists", gen)
+		}
+	})
+}
+
+// TestGroupedPageFailsOnTheExactEvent puts an event each projection cannot
+// apply in the middle of a page of writes it groups (a finding ID taken
+// twice in one multi-row INSERT, counts of a scan that does not exist, an
+// issue opened twice): the grouped write fails without naming an event,
+// and the projection must still stop on exactly that event, having applied
+// what preceded it.
+func TestGroupedPageFailsOnTheExactEvent(t *testing.T) {
+	t.Parallel()
+	onDialects(t, func(t *testing.T, env *pt.Env) {
+		w := pt.Seed(t, env)
+		finding := func(id string) domain.Event {
+			return domain.FindingRecorded{Fence: 1, Finding: domain.Finding{ID: id, Fingerprint: "fp-" + id, RuleID: "r", Title: "t",
+				Severity: domain.SeverityLow, Engine: "builtin", File: "x.go", StartLine: 1, EndLine: 1}, At: w.Now()}
+		}
+		var before []domain.Event
+		for i := range 10 {
+			before = append(before, finding(fmt.Sprintf("g%02d", i)))
+		}
+		env.Append(t, "worker", "scan-sc4", before...)
+		dup := env.Append(t, "worker", "scan-sc4", finding("g03"))
+		var rest []domain.Event
+		for i := 10; i < 20; i++ {
+			rest = append(rest, finding(fmt.Sprintf("g%02d", i)))
+		}
+		env.Append(t, "worker", "scan-sc4", rest...)
+		ghost := env.Append(t, "worker", "scan-ghost", finding("h1"))
+		env.Append(t, "worker", "scan-ghost", finding("h2"))
+		opened := domain.IssueOpened{IssueID: "i9", RepositoryID: "r1", Fingerprint: "fp-g10", RuleID: "r", Title: "t",
+			Severity: domain.SeverityLow, File: "x.go", Engine: "builtin", ScanID: "sc4", FindingID: "g10", At: w.Now()}
+		env.Append(t, "worker", "issue-i9", opened)
+		twice := env.Append(t, "worker", "issue-i9", opened)
+		last := env.Append(t, pt.Alice, "project-p1", domain.ProjectRenamed{Name: "alpha-3", At: w.Now()})
+
+		r := pt.Start(t, env.Config()) // one page per projection
+		pt.WaitFor(t, r, last)
+		for _, c := range []struct {
+			name string
+			at   eventstore.Position
+			typ  string
+		}{
+			{projections.NameFindings, dup, "FindingRecorded"},
+			{projections.NameScans, ghost, "FindingRecorded"},
+			{projections.NameActivity, ghost, "FindingRecorded"},
+			{projections.NameIssues, twice, "IssueOpened"},
+		} {
+			s := statusOf(t, r, c.name)
+			if s.State != projections.StateFailed || s.Failure == nil {
+				t.Errorf("%s status %+v, want failed", c.name, s)
+				continue
+			}
+			if s.Failure.Position != c.at || s.Failure.EventType != c.typ {
+				t.Errorf("%s stopped on %s %s, want %s %s", c.name, s.Failure.EventType, s.Failure.Position, c.typ, c.at)
+			}
+			evs, err := env.Store.ReadStream(t.Context(), eventstore.StreamID(s.Failure.StreamID), s.Failure.Version, 1)
+			if err != nil || len(evs) != 1 || evs[0].ID != s.Failure.EventID || evs[0].Position != c.at {
+				t.Errorf("%s failure names event %s (%s v%d), not the one at %s: %+v, %v", c.name, s.Failure.EventID,
+					s.Failure.StreamID, s.Failure.Version, c.at, evs, err)
+			}
+			if !strings.Contains(s.Error, s.Failure.EventID) {
+				t.Errorf("%s error %q does not name event %s", c.name, s.Error, s.Failure.EventID)
+			}
+		}
+		// What preceded each bad event was applied, grouped or not.
+		for _, c := range []struct {
+			q    string
+			want int
+		}{
+			{"SELECT count(*) FROM findings WHERE scan_id = 'sc4'", 10},
+			{"SELECT low FROM scans WHERE id = 'sc4'", 21},
+			{"SELECT count(*) FROM activity WHERE stream_id = 'scan-sc4'", 22},
+			{"SELECT count(*) FROM issues WHERE id = 'i9'", 1},
+			{"SELECT count(*) FROM issue_history WHERE issue_id = 'i9'", 1},
+			{"SELECT count(*) FROM projects WHERE name = 'alpha-3'", 1},
+		} {
+			if got := count(t, env.ReadDB, c.q); got != c.want {
+				t.Errorf("%s = %d, want %d", c.q, got, c.want)
+			}
 		}
 	})
 }

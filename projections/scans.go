@@ -51,13 +51,26 @@ func scansProjection() *projection {
 	}
 }
 
-// severityColumn returns the scans column counting findings of severity s.
-func severityColumn(s domain.Severity) (string, bool) {
+// countColumns are the scans columns counting findings by severity, in
+// the order of severityColumn's indexes.
+var countColumns = []string{"critical", "high", "medium", "low", "info"}
+
+// severityColumn returns the index in countColumns of the column counting
+// findings of severity s.
+func severityColumn(s domain.Severity) (int, bool) {
 	switch s {
-	case domain.SeverityCritical, domain.SeverityHigh, domain.SeverityMedium, domain.SeverityLow, domain.SeverityInfo:
-		return string(s), true
+	case domain.SeverityCritical:
+		return 0, true
+	case domain.SeverityHigh:
+		return 1, true
+	case domain.SeverityMedium:
+		return 2, true
+	case domain.SeverityLow:
+		return 3, true
+	case domain.SeverityInfo:
+		return 4, true
 	}
-	return "", false
+	return 0, false
 }
 
 func applyScan(ctx context.Context, t *txn, e eventstore.RecordedEvent, ev domain.Event) error {
@@ -98,7 +111,8 @@ func applyScan(ctx context.Context, t *txn, e eventstore.RecordedEvent, ev domai
 		if !ok {
 			return invariantf("finding %s has severity %q", ev.Finding.ID, ev.Finding.Severity)
 		}
-		return t.execOne(ctx, what, `UPDATE {scans} SET `+col+` = `+col+` + 1 WHERE id = ?`, id)
+		// A page's findings of one scan move its counts once (group.go).
+		return t.add(ctx, what, "scans", "id", countColumns, id, col, 1)
 	case domain.LLMUsageRecorded:
 		return t.execOne(ctx, what, `UPDATE {scans} SET input_tokens = input_tokens + ?, output_tokens = output_tokens + ?,
 			cost_usd = cost_usd + ?, llm_requests = llm_requests + ? WHERE id = ?`,

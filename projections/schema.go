@@ -92,7 +92,7 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect) error {
 		if n > 0 {
 			continue
 		}
-		if err := createGeneration(ctx, tx, d, p, 1); err != nil {
+		if err := createGeneration(ctx, tx, d, p, 1, false); err != nil {
 			return fmt.Errorf("migrate read models: %w", err)
 		}
 		if err := createViews(ctx, tx, p, 1); err != nil {
@@ -142,10 +142,42 @@ func physical(table string, gen int64) string {
 }
 
 // createGeneration creates the tables and indexes of one generation of p.
-func createGeneration(ctx context.Context, tx *sql.Tx, d Dialect, p *projection, gen int64) error {
+// With bulk, it leaves out the indexes that constrain nothing (CREATE
+// INDEX): a rebuild fills the tables first and then creates them with
+// createIndexes, which costs a fraction of maintaining them row by row.
+// Unique indexes are always created first, so that a duplicate still
+// fails on its event.
+func createGeneration(ctx context.Context, tx *sql.Tx, d Dialect, p *projection, gen int64, bulk bool) error {
+	return execDDL(ctx, tx, d, p, gen, func(t table, stmt string) bool { return !bulk || !queryIndex(t, stmt) })
+}
+
+// createIndexes creates the indexes createGeneration left out in bulk.
+func createIndexes(ctx context.Context, tx *sql.Tx, d Dialect, p *projection, gen int64) error {
+	return execDDL(ctx, tx, d, p, gen, queryIndex)
+}
+
+// queryIndex reports whether stmt creates an index of t that constrains
+// nothing and that t's projection does not write through.
+func queryIndex(t table, stmt string) bool {
+	if !strings.HasPrefix(stmt, "CREATE INDEX ") {
+		return false
+	}
+	for _, w := range t.writeIndexes {
+		if strings.HasPrefix(stmt, "CREATE INDEX "+w+" ") {
+			return false
+		}
+	}
+	return true
+}
+
+// execDDL runs the DDL statements of one generation of p that keep says.
+func execDDL(ctx context.Context, tx *sql.Tx, d Dialect, p *projection, gen int64, keep func(table, string) bool) error {
 	b := newBinder(d, p, gen)
 	for _, t := range p.tables {
 		for _, stmt := range t.ddl {
+			if !keep(t, stmt) {
+				continue
+			}
 			stmt = strings.ReplaceAll(stmt, "{t}", physical(t.name, gen))
 			if _, err := tx.ExecContext(ctx, b.bind(stmt)); err != nil {
 				return fmt.Errorf("projection %s: create %s generation %d: %w", p.name, t.name, gen, err)
@@ -212,11 +244,19 @@ func (b *binder) bind(q string) string {
 // it prepares each distinct statement once per transaction (a page repeats
 // a few statements hundreds of times, and the driver would parse each one
 // again); pgx already caches prepared statements per connection, and an
-// explicit prepare would cost PostgreSQL two more round trips.
+// explicit prepare would cost PostgreSQL two more round trips. A grouped
+// txn holds the writes insert and add are given and writes them together
+// (see group.go); it is not safe for concurrent use.
 type txn struct {
-	tx    *sql.Tx
-	b     *binder
-	stmts map[string]*sql.Stmt
+	tx      *sql.Tx
+	b       *binder
+	stmts   map[string]*sql.Stmt
+	grouped bool
+	rows    map[string]*heldRows
+	counts  map[string]*heldCounts
+	// memo caches the project of each stream the activity projection
+	// met within the page.
+	memo map[string]string
 }
 
 func (t *txn) stmt(ctx context.Context, q string) (*sql.Stmt, error) {
@@ -241,8 +281,17 @@ func (t *txn) close() {
 	}
 }
 
-// exec runs a statement and returns the number of rows it affected.
+// exec writes what the txn holds for the tables q names, then runs q and
+// returns the number of rows it affected.
 func (t *txn) exec(ctx context.Context, q string, args ...any) (int64, error) {
+	if err := t.flushFor(ctx, q); err != nil {
+		return 0, err
+	}
+	return t.run(ctx, q, args...)
+}
+
+// run runs a statement and returns the number of rows it affected.
+func (t *txn) run(ctx context.Context, q string, args ...any) (int64, error) {
 	if t.b.d == Postgres {
 		res, err := t.tx.ExecContext(ctx, t.b.bind(q), args...)
 		if err != nil {
@@ -274,7 +323,17 @@ func (t *txn) execOne(ctx context.Context, what, q string, args ...any) error {
 	return nil
 }
 
-func (t *txn) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+// scanner is the one method of *sql.Row that queryRow's callers use.
+type scanner interface{ Scan(dest ...any) error }
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+func (t *txn) queryRow(ctx context.Context, q string, args ...any) scanner {
+	if err := t.flushFor(ctx, q); err != nil {
+		return errRow{err}
+	}
 	if t.b.d == Postgres {
 		return t.tx.QueryRowContext(ctx, t.b.bind(q), args...)
 	}

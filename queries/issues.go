@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"strings"
 
 	"github.com/vega-sec/vega/domain"
 )
@@ -53,22 +52,42 @@ func (s *Service) ListIssues(ctx context.Context, c Caller, repositoryID string,
 	}
 	now := s.now().UnixMicro()
 	where, args := []string{"repository_id = ?"}, []any{repositoryID}
-	if len(state) > 0 {
-		where = append(where, in("state", state, &args))
-	}
-	if len(sev) > 0 {
-		ranks := make([]string, len(sev))
-		for i, v := range sev {
-			ranks[i] = fmt.Sprint(domain.Severity(v).Rank())
+	// Split by triage or state, then by severity; test the rest (see
+	// splitter).
+	var cols []filterCol
+	for _, c := range []filterCol{
+		{col: "triage", vals: triageValues(triage), branches: triageBranches("triage", "triage_expires_at", triage, now)},
+		{col: "state", vals: state, branches: eqBranches("state", state)},
+	} {
+		if len(c.vals) > 0 {
+			cols = append(cols, c)
 		}
-		where = append(where, "severity_rank IN ("+strings.Join(ranks, ", ")+")")
+	}
+	drive, err := s.driver(ctx, "issues", "repository_id = ?", repositoryID, cols)
+	if err != nil {
+		return Page[Issue]{}, fmt.Errorf("list issues of repository %s: %w", repositoryID, err)
+	}
+	var sp splitter
+	if len(cols) > 0 {
+		sp.by(cols[drive].branches)
+		if cols[drive].col == "triage" {
+			triage = nil
+		} else {
+			state = nil
+		}
+	}
+	if len(sev) > 0 && !sp.by(severityBranches(sev)) {
+		where = append(where, severityIn(sev))
+	}
+	if len(state) > 0 {
+		where = append(where, in(s.residual("state"), state, &args))
 	}
 	if len(triage) > 0 {
-		where = append(where, triageIn("triage", "triage_expires_at", triage, now, &args))
+		where = append(where, triageIn(s.residual("triage"), "triage_expires_at", triage, now, &args))
 	}
 	return page(ctx, s, o, listSpec{kind: "issues",
 		cols: []keyCol{{expr: "severity_rank", desc: true}, {expr: "id", desc: true}}, text: []bool{false, true},
-		selekt: issueColumns, where: where, args: append([]any{now}, args...)},
+		selekt: issueColumns, where: where, args: append([]any{now}, args...), union: sp.union},
 		func(r *sql.Rows) (Issue, []any, error) { return scanIssue(r) })
 }
 

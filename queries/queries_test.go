@@ -350,6 +350,16 @@ func TestPaging(t *testing.T) {
 				p, err := s.ListIssues(ctx, alice, "r1", queries.IssueFilter{}, o)
 				return ids(p.Items, func(i queries.Issue) string { return i.ID }), p.NextCursor, err
 			}},
+			// Filters on several values split the list into one query per
+			// value (and severity), whose pages merge.
+			{"findings split", func(o queries.ListOptions) ([]string, string, error) {
+				p, err := s.ListFindings(ctx, alice, "sc2", queries.FindingFilter{Severity: "critical,medium,low", Triage: "open,accepted_risk,false_positive"}, o)
+				return ids(p.Items, func(f queries.Finding) string { return f.ID }), p.NextCursor, err
+			}},
+			{"issues split", func(o queries.ListOptions) ([]string, string, error) {
+				p, err := s.ListIssues(ctx, alice, "r1", queries.IssueFilter{Triage: "open,false_positive,accepted_risk"}, o)
+				return ids(p.Items, func(i queries.Issue) string { return i.ID }), p.NextCursor, err
+			}},
 			{"scans", func(o queries.ListOptions) ([]string, string, error) {
 				p, err := s.ListScans(ctx, alice, "r1", o)
 				return ids(p.Items, func(s queries.Scan) string { return s.ID }), p.NextCursor, err
@@ -413,7 +423,7 @@ func TestPaging(t *testing.T) {
 			}
 		}
 		// A cursor of one list is refused by another.
-		_, next, _ := lists[2].page(queries.ListOptions{Limit: 1}) // scans
+		_, next, _ := lists[4].page(queries.ListOptions{Limit: 1}) // scans
 		_, err := s.ListFindings(ctx, alice, "sc2", queries.FindingFilter{}, queries.ListOptions{Cursor: next})
 		wantInvalid(t, "scans cursor on findings", "cursor", err)
 	})

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/vega-sec/vega/domain"
@@ -103,30 +102,57 @@ func (s *Service) ListFindings(ctx context.Context, c Caller, scanID string, f F
 	}
 	now := s.now().UnixMicro()
 	where, args := []string{"scan_id = ?"}, []any{scanID}
-	if len(sev) > 0 {
-		ranks := make([]string, len(sev))
-		for i, v := range sev {
-			ranks[i] = fmt.Sprint(domain.Severity(v).Rank())
+	// Split by the most selective filter, then by severity; test the rest
+	// (see splitter).
+	var cols []filterCol
+	for _, c := range []filterCol{
+		{col: "file", vals: file, branches: eqBranches("file", file)},
+		{col: "rule_id", vals: rule, branches: eqBranches("rule_id", rule)},
+		{col: "triage", vals: triageValues(triage), branches: triageBranches("triage", "triage_expires_at", triage, now)},
+		{col: "diff", vals: diff, branches: eqBranches("diff", diff)},
+	} {
+		if len(c.vals) > 0 {
+			cols = append(cols, c)
 		}
-		where = append(where, "severity_rank IN ("+strings.Join(ranks, ", ")+")")
+	}
+	drive, err := s.driver(ctx, "findings", "scan_id = ?", scanID, cols)
+	if err != nil {
+		return Page[Finding]{}, fmt.Errorf("list findings of scan %s: %w", scanID, err)
+	}
+	var sp splitter
+	if len(cols) > 0 {
+		sp.by(cols[drive].branches)
+		switch cols[drive].col {
+		case "file":
+			file = nil
+		case "rule_id":
+			rule = nil
+		case "triage":
+			triage = nil
+		case "diff":
+			diff = nil
+		}
+	}
+	if len(sev) > 0 && !sp.by(severityBranches(sev)) {
+		where = append(where, severityIn(sev))
 	}
 	if len(triage) > 0 {
-		where = append(where, triageIn("triage", "triage_expires_at", triage, now, &args))
+		where = append(where, triageIn(s.residual("triage"), "triage_expires_at", triage, now, &args))
 	}
 	if len(diff) > 0 {
-		where = append(where, in("diff", diff, &args))
+		where = append(where, in(s.residual("diff"), diff, &args))
 	}
 	if len(rule) > 0 {
-		where = append(where, in("rule_id", rule, &args))
+		where = append(where, in(s.residual("rule_id"), rule, &args))
 	}
 	if len(file) > 0 {
-		where = append(where, in("file", file, &args))
+		where = append(where, in(s.residual("file"), file, &args))
 	}
 	return page(ctx, s, o, listSpec{kind: "findings",
 		cols: []keyCol{{expr: "severity_rank", desc: true}, {expr: "id", desc: true}}, text: []bool{false, true},
 		selekt: `SELECT scan_id, id, coalesce(issue_id, ''), fingerprint, rule_id, title, severity, severity_rank, cwe, engine, file,
 			start_line, end_line, snippet, message, remediation, confidence, coalesce(diff, ''), ` + effectiveTriage + ` FROM findings`,
-		where: where, args: append([]any{now}, args...)},
+		where: where, args: append([]any{now}, args...), union: sp.union},
 		func(r *sql.Rows) (Finding, []any, error) {
 			var (
 				fd   Finding

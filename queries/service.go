@@ -189,7 +189,11 @@ type listSpec struct {
 	text   []bool   // per key column: text (true) or integer
 	selekt string   // "SELECT … FROM …"
 	where  []string
-	args   []any
+	args   []any // of selekt, then of where
+	// union, when it has two or more branches, splits the list: each
+	// branch's conditions are added to where in a subquery of its own, and
+	// the page merges the branches' pages (see branches).
+	union []branch
 }
 
 // page runs a listSpec: it decodes the cursor, reads limit+1 rows, and
@@ -212,7 +216,8 @@ func page[T any](ctx context.Context, s *Service, o ListOptions, l listSpec, sca
 	if err != nil {
 		return Page[T]{}, err
 	}
-	where, args := append([]string(nil), l.where...), append([]any(nil), l.args...)
+	var cond string
+	var cargs []any
 	if ok {
 		vals := make([]any, len(l.cols))
 		si, ni := 0, 0
@@ -225,17 +230,43 @@ func page[T any](ctx context.Context, s *Service, o ListOptions, l listSpec, sca
 				ni++
 			}
 		}
-		cond, cargs := after(l.cols, vals)
-		where, args = append(where, cond), append(args, cargs...)
-	}
-	q := l.selekt
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
+		cond, cargs = after(l.cols, vals)
 	}
 	// The limit is a literal, not a parameter: PostgreSQL's generic plan
 	// for a prepared statement cannot see a parameter's small value and
 	// then prefers sorting the whole range to walking the index.
-	q += orderBy(l.cols) + " LIMIT " + strconv.Itoa(limit+1)
+	tail := orderBy(l.cols) + " LIMIT " + strconv.Itoa(limit+1)
+	one := func(b branch) (string, []any) {
+		where := append(append([]string(nil), l.where...), b.where...)
+		args := append(append([]any(nil), l.args...), b.args...)
+		if ok {
+			where, args = append(where, cond), append(args, cargs...)
+		}
+		q := l.selekt
+		if len(where) > 0 {
+			q += " WHERE " + strings.Join(where, " AND ")
+		}
+		return q + tail, args
+	}
+	var (
+		q    string
+		args []any
+	)
+	if len(l.union) < 2 {
+		var b branch
+		if len(l.union) == 1 {
+			b = l.union[0]
+		}
+		q, args = one(b)
+	} else {
+		parts := make([]string, len(l.union))
+		for i, b := range l.union {
+			bq, bargs := one(b)
+			parts[i] = "SELECT * FROM (" + bq + ") AS b" + strconv.Itoa(i)
+			args = append(args, bargs...)
+		}
+		q = strings.Join(parts, " UNION ALL ") + tail
+	}
 	rows, err := s.db.QueryContext(ctx, s.d.Rebind(q), args...)
 	if err != nil {
 		return Page[T]{}, fmt.Errorf("list %s: %w", l.kind, err)

@@ -135,28 +135,24 @@ func digest(n int) string { return fmt.Sprintf("sha256:%064x", n) }
 
 // SeedBigScan appends a project "pbig" (owner Alice) with repository "rbig"
 // and a running scan "sbig" holding n findings: severities, rules (20) and
-// files (100) cycle, so filters select a fraction.
+// files (100) cycle, so filters select a fraction (see SeedBig).
 func SeedBigScan(t testing.TB, e *Env, n int) eventstore.Position {
 	t.Helper()
-	at := T0
-	e.Append(t, Alice, "project-pbig", domain.ProjectCreated{ProjectID: "pbig", Name: "big", CreatedBy: Alice, At: at},
-		domain.MemberGranted{Principal: Alice, Role: domain.RoleOwner, At: at})
-	e.Append(t, Alice, "repository-rbig", domain.RepositoryAdded{RepositoryID: "rbig", ProjectID: "pbig", Name: "big", Source: domain.Source{Kind: domain.SourceArchive}, At: at},
-		domain.SnapshotCaptured{SnapshotID: "sbig", Digest: digest(9), At: at})
-	last := e.Append(t, Alice, "scan-sbig", domain.ScanRequested{ScanID: "sbig", ProjectID: "pbig", RepositoryID: "rbig", SnapshotID: "sbig",
-		Engines: []string{"builtin"}, Profile: domain.DefaultThreatProfile(), RequestedBy: Alice, At: at},
-		domain.ScanClaimed{WorkerID: "w", Fence: 1, LeaseUntil: at.Add(time.Hour), At: at}, domain.ScanStarted{Fence: 1, At: at})
-	sev := domain.Severities()
-	batch := make([]domain.Event, 0, eventstore.MaxAppendEvents)
-	for i := range n {
-		f := domain.Finding{ID: fmt.Sprintf("f%07d", i), Fingerprint: fmt.Sprintf("fp%07d", i), RuleID: fmt.Sprintf("rule.%02d", i%20),
-			Title: "a finding", Severity: sev[i%len(sev)], Engine: "builtin", File: fmt.Sprintf("src/file%03d.go", i%100),
-			StartLine: 1 + i%500, EndLine: 1 + i%500, Snippet: "x := secret()", Message: "m", Confidence: 0.5}
-		batch = append(batch, domain.FindingRecorded{Fence: 1, Finding: f, At: at})
-		if len(batch) == cap(batch) || i == n-1 {
-			last = e.Append(t, "worker", "scan-sbig", batch...)
-			batch = batch[:0]
-		}
+	last, err := SeedBig(t.Context(), e.Store, e.Registry, BigScan{Findings: n})
+	if err != nil {
+		t.Fatalf("seed big scan: %v", err)
+	}
+	return last
+}
+
+// SeedBigScanClassified is SeedBigScan with BigScan.Classify: the scan
+// completes and each finding opens an issue of "rbig", with triage and
+// state spread as SeedBig says.
+func SeedBigScanClassified(t testing.TB, e *Env, n int) eventstore.Position {
+	t.Helper()
+	last, err := SeedBig(t.Context(), e.Store, e.Registry, BigScan{Findings: n, Classify: true})
+	if err != nil {
+		t.Fatalf("seed big classified scan: %v", err)
 	}
 	return last
 }
