@@ -35,7 +35,7 @@ func main() {
 
 func run(ctx context.Context) error {
 	out := flag.String("out", "", "write the table to this markdown file")
-	only := flag.String("only", "", "comma-separated sections to run (store-postgres, store-sqlite, bus-sqlite, bus-postgres, engine, proxy, api); default all")
+	only := flag.String("only", "", "comma-separated sections to run (store-postgres, store-sqlite, bus-sqlite, bus-postgres, engine, proxy, api, readmodels); default all")
 	pgURL := flag.String("pg", envOr("VEGA_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"), "PostgreSQL server")
 	dur := flag.Duration("duration", storebench.DefaultConfig().Duration, "time per throughput figure")
 	readEvents := flag.Int("read-events", storebench.DefaultConfig().ReadEvents, "events in the read_all figure")
@@ -139,7 +139,7 @@ func run(ctx context.Context) error {
 	for _, sec := range []struct {
 		name string
 		fn   func(context.Context, func(bench.Line)) ([]bench.Line, error)
-	}{{"engine", engineFigures}, {"proxy", proxyFigures}} {
+	}{{"engine", engineFigures}, {"proxy", proxyFigures}, {"readmodels", readModelFigures}} {
 		if !want(sec.name) {
 			continue
 		}
