@@ -511,16 +511,15 @@ func TestDevAgentScan(t *testing.T) {
 	checkNoLeak(t, providerKey, raw, p)
 }
 
-// TestDistributedAIScan: `vega api`, `vega worker` (runners as child
-// processes) and a separate `vega llm-proxy` that alone holds the provider
-// settings; the runner reaches the proxy through VEGA_LLM_PROXY_URL and the
-// ai scan completes with the model's finding and its usage.
-func TestDistributedAIScan(t *testing.T) {
-	t.Parallel()
-	srv, providerKey := fakeProvider(t)
+// startLLMCluster starts the distributed shape of the LLM tests: `vega
+// api`, a separate `vega llm-proxy` that alone holds the provider settings,
+// and `vega worker` (runners as child processes) with VEGA_LLM_PROXY_URL set
+// to the proxy's OpenAI base URL plus workerEnv.
+func startLLMCluster(t *testing.T, srv *fakellm.Server, providerKey string, workerEnv map[string]string) (cl *cluster, proxy, worker *proc) {
+	t.Helper()
 	start := time.Now()
-	cl := newCluster(t, nil)
-	proxy := startProc(t, "vega llm-proxy", cl.procEnv(map[string]string{
+	cl = newCluster(t, nil)
+	proxy = startProc(t, "vega llm-proxy", cl.procEnv(map[string]string{
 		"VEGA_LLM_PROVIDER_URL":     srv.URL(),
 		"VEGA_LLM_PROVIDER_API_KEY": providerKey,
 		"VEGA_LLM_PROXY_ADDR":       "127.0.0.1:0",
@@ -530,14 +529,29 @@ func TestDistributedAIScan(t *testing.T) {
 	if !strings.HasPrefix(proxyURL, "http://127.0.0.1:") {
 		t.Fatalf("vega llm-proxy printed its URL as %q", proxyURL)
 	}
-	// The ai engine wants the proxy's OpenAI base URL, ending in /v1.
+	// The ai and agent engines want the proxy's OpenAI base URL, ending in /v1.
 	base := strings.TrimRight(proxyURL, "/")
 	if !strings.HasSuffix(base, "/v1") {
 		base += "/v1"
 	}
-	worker := startProc(t, "vega worker", cl.procEnv(map[string]string{"VEGA_LLM_PROXY_URL": base}), "worker")
+	env := map[string]string{"VEGA_LLM_PROXY_URL": base}
+	for k, v := range workerEnv {
+		env[k] = v
+	}
+	worker = startProc(t, "vega worker", cl.procEnv(env), "worker")
 	worker.waitLine("vega: running")
 	t.Logf("cluster and proxy up in %s", time.Since(start).Round(time.Millisecond))
+	return cl, proxy, worker
+}
+
+// TestDistributedAIScan: `vega api`, `vega worker` (runners as child
+// processes) and a separate `vega llm-proxy` that alone holds the provider
+// settings; the runner reaches the proxy through VEGA_LLM_PROXY_URL and the
+// ai scan completes with the model's finding and its usage.
+func TestDistributedAIScan(t *testing.T) {
+	t.Parallel()
+	srv, providerKey := fakeProvider(t)
+	cl, proxy, worker := startLLMCluster(t, srv, providerKey, nil)
 
 	c := cl.api
 	planted := fakeAWSKeyID(t)
@@ -545,7 +559,7 @@ func TestDistributedAIScan(t *testing.T) {
 	raw := c.putProfile(repo, []string{"builtin", "ai"}, map[string]any{"max_requests": 20})
 	c.upload(repo, vulnerableApp(t, planted))
 
-	start = time.Now()
+	start := time.Now()
 	s := c.requestScan(repo, nil)
 	diagnose := func() string { return proxyDiagnosis(srv, proxy, worker) }
 	got, evs, b := c.waitLLMScan(diagnose, srv, s.ID, "LLMUsageRecorded", "RunnerLaunched")
@@ -559,5 +573,45 @@ func TestDistributedAIScan(t *testing.T) {
 	}
 	checkUsageEvents(t, c, got, evs)
 	checkProvider(t, srv, providerKey, planted, 2)
+	checkNoLeak(t, providerKey, raw, proxy, worker)
+}
+
+// TestDistributedAgentScan: the distributed shape of TestDistributedAIScan
+// with the agent command set on the worker only; the runner, a child of the
+// worker, inherits it (the process launcher's allowlist), runs the fake
+// agent against the separate proxy with the scan's token, and the scan
+// completes with the agent's finding and the usage of its one call. The
+// provider key reaches neither the API answers nor the worker's or the
+// proxy's output.
+func TestDistributedAgentScan(t *testing.T) {
+	t.Parallel()
+	agentBin := buildFakeAgent(t, t.TempDir())
+	srv, providerKey := fakeProvider(t)
+	cl, proxy, worker := startLLMCluster(t, srv, providerKey, map[string]string{
+		"VEGA_ENGINE_AGENT_COMMAND": agentBin + " {output}",
+	})
+
+	c := cl.api
+	planted := fakeAWSKeyID(t)
+	repo := c.setupRepository("dist-agent")
+	raw := c.putProfile(repo, []string{"agent"}, map[string]any{"max_requests": 5})
+	c.upload(repo, vulnerableApp(t, planted))
+
+	start := time.Now()
+	s := c.requestScan(repo, nil)
+	diagnose := func() string { return proxyDiagnosis(srv, proxy, worker) }
+	got, evs, b := c.waitLLMScan(diagnose, srv, s.ID, "LLMUsageRecorded", "RunnerLaunched")
+	raw = append(raw, b...)
+	t.Logf("scan %s: %s from request to completed with usage %+v", s.ID, time.Since(start).Round(time.Millisecond), got.LLMUsage)
+	if got.Partial {
+		t.Errorf("scan %+v: want not partial", got)
+	}
+	fs, fb := c.waitEngineFindings(s.ID, "agent")
+	raw = append(raw, fb...)
+	checkSQLFinding(t, fs, "agent", diagnose)
+	checkUsageEvents(t, c, got, evs)
+	if n := len(checkProvider(t, srv, providerKey, "", 1)); n != 1 {
+		t.Errorf("the fake provider received %d requests, want the agent's 1", n)
+	}
 	checkNoLeak(t, providerKey, raw, proxy, worker)
 }
