@@ -22,10 +22,13 @@ const (
 // requeued attempt's findings are deleted (the domain discards them).
 func findingsProjection() *projection {
 	return &projection{
-		name:       NameFindings,
-		version:    1,
+		name: NameFindings,
+		// Version 2: ScanClassified fills diff, issue_id and triage of the
+		// findings no issue event names (unchanged ones, stale scans).
+		version:    2,
 		categories: []string{"scan", "issue"},
-		types:      []string{"FindingRecorded", "ScanRequeued", "IssueOpened", "IssueSeen", "IssueReopened", "IssueTriaged"},
+		types: []string{"ScanRequested", "FindingRecorded", "ScanRequeued", "ScanClassified",
+			"IssueOpened", "IssueSeen", "IssueReopened", "IssueTriaged"},
 		tables: []table{
 			// severity_rank is domain.Severity.Rank: lists read critical
 			// first. issue_id, diff and triage are NULL until classified.
@@ -66,6 +69,12 @@ func findingsProjection() *projection {
 				triage     TEXT   NOT NULL,
 				expires_at BIGINT
 			)`}},
+			// The repository of every scan, from which ScanClassified
+			// derives the issue_id of findings no issue event names.
+			{name: "finding_scans", ddl: []string{`CREATE TABLE {t} (
+				scan_id       TEXT NOT NULL PRIMARY KEY,
+				repository_id TEXT NOT NULL
+			)`}},
 		},
 		apply: applyFinding,
 	}
@@ -93,6 +102,11 @@ func applyFinding(ctx context.Context, t *txn, e eventstore.RecordedEvent, ev do
 		}
 		return t.insert(ctx, findingRow, id, f.ID, f.Fingerprint, f.RuleID, f.Title, string(f.Severity), f.Severity.Rank(), f.CWE,
 			f.Engine, f.File, f.StartLine, f.EndLine, f.Snippet, f.Message, f.Remediation, f.Confidence)
+	case domain.ScanRequested:
+		_, err := t.exec(ctx, `INSERT INTO {finding_scans} (scan_id, repository_id) VALUES (?, ?)`, id, ev.RepositoryID)
+		return err
+	case domain.ScanClassified:
+		return t.classified(ctx, id, ev)
 	case domain.ScanRequeued:
 		_, err := t.exec(ctx, `DELETE FROM {findings} WHERE scan_id = ?`, id)
 		return err

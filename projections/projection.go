@@ -15,7 +15,7 @@ const (
 	NameProjects     = "projects"     // projects, project_members
 	NameRepositories = "repositories" // repositories, snapshots, threat_profiles
 	NameScans        = "scans"        // scans
-	NameFindings     = "findings"     // findings, finding_issues
+	NameFindings     = "findings"     // findings, finding_issues, finding_scans
 	NameIssues       = "issues"       // issues, issue_history
 	NameActivity     = "activity"     // activity, activity_streams
 	NameAccess       = "access"       // tokens
