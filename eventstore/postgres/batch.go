@@ -79,6 +79,11 @@ func (s *Store) queueFor(stream eventstore.StreamID) chan *appendReq {
 func (s *Store) submit(ctx context.Context, r *appendReq) (eventstore.AppendResult, error) {
 	r.done = make(chan appendResp, 1)
 	select {
+	case <-s.closed:
+		return eventstore.AppendResult{}, errStoreClosed
+	default:
+	}
+	select {
 	case s.queueFor(r.stream) <- r:
 	case <-ctx.Done():
 		return eventstore.AppendResult{}, ctx.Err()
@@ -91,6 +96,11 @@ func (s *Store) submit(ctx context.Context, r *appendReq) (eventstore.AppendResu
 	case <-ctx.Done():
 		r.abandoned.Store(true)
 		return eventstore.AppendResult{}, ctx.Err()
+	case <-s.closed:
+		// The workers may have drained their queues already; nobody
+		// would answer. The outcome is unknown, as with a lost connection.
+		r.abandoned.Store(true)
+		return eventstore.AppendResult{}, errStoreClosed
 	}
 }
 

@@ -212,3 +212,34 @@ func TestAppendReadVerify(t *testing.T) {
 		t.Fatalf("head %v err %v, want %v", head, err, evs[2].Position)
 	}
 }
+
+// TestAppendDuringClose: appends racing with Close end (with an error or a
+// result), never hang.
+func TestAppendDuringClose(t *testing.T) {
+	t.Parallel()
+	s, _ := open(t)
+	ctx := context.Background() // no deadline: a hang would show as a test timeout
+	done := make(chan struct{})
+	for i := range 8 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for j := 0; ; j++ {
+				if _, err := s.Append(ctx, eventstore.StreamID(fmt.Sprintf("close-%d", i)), eventstore.Any, ev("T", `{}`)); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	readN(t, s, eventstore.Position{}, 8) // appends are flowing
+	s.Close()
+	for range 8 {
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Fatal("an append racing with Close never returned")
+		}
+	}
+	if _, err := s.Append(ctx, "close-after", eventstore.Any, ev("T", `{}`)); err == nil {
+		t.Error("append after Close succeeded")
+	}
+}

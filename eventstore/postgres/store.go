@@ -272,6 +272,9 @@ func conflictOrReuse(err error) bool {
 // retryable reports whether err means "the connection failed", so that the
 // outcome is unknown and an idempotent retry will tell.
 func retryable(err error) bool {
+	if errors.Is(err, errStoreClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch {
