@@ -43,11 +43,12 @@ func cleanupFlags(fs *flag.FlagSet) runFunc {
 }
 
 func runCleanup(ctx context.Context, cfg Config, apply bool, grace time.Duration, stdout, stderr io.Writer) error {
-	if grace < time.Minute {
-		return usageError{"-grace: at least 1m, so that work in progress is never removed"}
+	// A runner may work in its directory for as long as a scan may run.
+	if least := cfg.ScanTimeout + cfg.ScanLease; grace < least {
+		return usageError{fmt.Sprintf("-grace: at least %s (VEGA_SCAN_TIMEOUT + VEGA_SCAN_LEASE), so that work in progress is never removed", least)}
 	}
 	log := newLogger(cfg, stderr)
-	sys, err := openSystem(ctx, cfg, log)
+	sys, err := openSystem(ctx, cfg, log, false)
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,7 @@ type Config struct {
 	ScanLease          time.Duration
 	MaxScanAttempts    int
 	ReapInterval       time.Duration
+	SecureCookies      bool
 }
 
 // setting describes one configuration variable.
@@ -108,7 +109,7 @@ func boolean(p func(*Config) *bool) func(*Config, string) error {
 var settings = []setting{
 	{env: "VEGA_HTTP_ADDR", def: ":8000", doc: "Address the HTTP API listens on; port 0 picks a free port.", set: str(func(c *Config) *string { return &c.HTTPAddr })},
 	{env: "VEGA_DATA_DIR", def: "./.vega", doc: "Directory for the SQLite database, the embedded NATS store, blobs and generated keys.", set: str(func(c *Config) *string { return &c.DataDir })},
-	{env: "VEGA_BOOTSTRAP_TOKEN", def: "", secret: true, doc: "Token accepted as the admin principal `admin`. Unset: `vega dev` generates one and prints it once.", set: str(func(c *Config) *string { return &c.BootstrapToken })},
+	{env: "VEGA_BOOTSTRAP_TOKEN", def: "", secret: true, doc: "Token accepted as the admin principal `admin`. Unset: `vega dev` generates one and prints it once; `vega api` accepts no admin token.", set: str(func(c *Config) *string { return &c.BootstrapToken })},
 	{env: "VEGA_DATABASE_URL", def: "", secret: true, doc: "PostgreSQL URL for the event store and read models. Unset: embedded SQLite under the data dir.", set: str(func(c *Config) *string { return &c.DatabaseURL })},
 	{env: "VEGA_NATS_URL", def: "", doc: "External NATS JetStream URL. Unset: a NATS server embedded in the process.", set: str(func(c *Config) *string { return &c.NATSURL })},
 	{env: "VEGA_NATS_LISTEN", def: "", doc: "Address for the embedded NATS server to listen on (host:port). Unset: no TCP port, in-process connections only.", set: str(func(c *Config) *string { return &c.NATSListen })},
@@ -130,7 +131,7 @@ var settings = []setting{
 	{env: "VEGA_SSE_MAX_PER_PRINCIPAL", def: "20", doc: "Most live (SSE) connections of one principal.", set: integer(func(c *Config) *int { return &c.SSEMaxPerPrincipal })},
 	{env: "VEGA_STREAM_TOKEN_TTL", def: "5m", doc: "Lifetime of the short-lived tokens browsers use for SSE.", set: dur(func(c *Config) *time.Duration { return &c.StreamTokenTTL })},
 	{env: "VEGA_GIT_ALLOW_PRIVATE", def: "false", doc: "Allow git sources on loopback and private addresses (tests, local use).", set: boolean(func(c *Config) *bool { return &c.GitAllowPrivate })},
-	{env: "VEGA_FINGERPRINT_KEY", def: "", secret: true, doc: "Key of the finding fingerprints (HMAC-SHA-256). Unset: generated into the data dir once and kept.", set: str(func(c *Config) *string { return &c.FingerprintKey })},
+	{env: "VEGA_FINGERPRINT_KEY", def: "", secret: true, doc: "Key of the finding fingerprints (HMAC-SHA-256), at least 32 bytes; stream-token and session keys derive from it. Unset: generated into the data dir once and kept — required with VEGA_DATABASE_URL, where every process must share it.", set: str(func(c *Config) *string { return &c.FingerprintKey })},
 	{env: "VEGA_ENGINE_SARIF_COMMAND", def: "", doc: "Command the `sarif` engine runs in the snapshot; it must write SARIF 2.1.0.", set: str(func(c *Config) *string { return &c.EngineSarifCommand })},
 	{env: "VEGA_ENGINE_AGENT_COMMAND", def: "", doc: "Command the `agent` engine runs in the snapshot.", set: str(func(c *Config) *string { return &c.EngineAgentCommand })},
 	{env: "VEGA_MAX_SNAPSHOT_BYTES", def: "536870912", doc: "Largest snapshot upload accepted, in bytes (512 MiB).", set: func(c *Config, v string) error {
@@ -152,6 +153,7 @@ var settings = []setting{
 	{env: "VEGA_ECS_ASSIGN_PUBLIC_IP", def: "false", doc: "ECS launcher: give tasks a public IP.", set: boolean(func(c *Config) *bool { return &c.ECSAssignPublicIP })},
 	{env: "VEGA_ECS_REGION", def: "", doc: "ECS launcher: AWS region (unset: the standard AWS configuration).", set: str(func(c *Config) *string { return &c.ECSRegion })},
 	{env: "VEGA_ECS_ENDPOINT", def: "", doc: "ECS launcher: endpoint override (tests, VPC endpoints).", set: str(func(c *Config) *string { return &c.ECSEndpoint })},
+	{env: "VEGA_SECURE_COOKIES", def: "false", doc: "Mark the dashboard's session cookies Secure: set it whenever the dashboard is served over HTTPS (directly or behind a proxy).", set: boolean(func(c *Config) *bool { return &c.SecureCookies })},
 	{env: "VEGA_LOG_LEVEL", def: "info", doc: "Log level: debug, info, warn, error.", set: str(func(c *Config) *string { return &c.LogLevel })},
 	{env: "VEGA_LOG_FORMAT", def: "text", doc: "Log format on standard error: text or json.", set: str(func(c *Config) *string { return &c.LogFormat })},
 }

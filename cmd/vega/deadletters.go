@@ -24,7 +24,7 @@ func runDeadLetters(ctx context.Context, cfg Config, args []string, stdout, stde
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	sys, err := openSystem(ctx, cfg, newLogger(cfg, stderr))
+	sys, err := openSystem(ctx, cfg, newLogger(cfg, stderr), true)
 	if err != nil {
 		return err
 	}

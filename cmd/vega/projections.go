@@ -18,7 +18,7 @@ func runProjections(ctx context.Context, cfg Config, args []string, stdout, stde
 		return usageError{usage}
 	}
 	log := newLogger(cfg, stderr)
-	sys, err := openSystem(ctx, cfg, log)
+	sys, err := openSystem(ctx, cfg, log, false)
 	if err != nil {
 		return err
 	}

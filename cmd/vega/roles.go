@@ -102,6 +102,12 @@ type pipeline struct {
 }
 
 func (s *system) openPipeline(ctx context.Context) (*pipeline, error) {
+	if s.cfg.DatabaseURL != "" && s.cfg.FingerprintKey == "" {
+		// Processes of one installation must agree on the key (findings'
+		// identity, stream tokens, sessions); a key generated per host
+		// would silently split them.
+		return nil, errors.New("VEGA_FINGERPRINT_KEY is required with VEGA_DATABASE_URL: every process of an installation must use the same key")
+	}
 	p := &pipeline{}
 	var err error
 	p.handlers, err = commands.New(s.store, commands.Options{
@@ -341,13 +347,23 @@ func (s *system) startLLMProxy(ctx context.Context, p *pipeline, addr string) (s
 	return "http://" + displayAddr(ln.Addr()) + "/v1", nil
 }
 
-// goBackground runs fn until ctx ends; close waits for it.
+// goBackground runs fn until ctx ends; close waits for it. A role that
+// returns an error while ctx is live is reported on s.failed.
 func (s *system) goBackground(ctx context.Context, name string, fn func(context.Context) error) {
 	s.background.Add(1)
 	go func() {
 		defer s.background.Done()
-		if err := fn(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			s.log.Error(name+" stopped", "err", err)
+		err := fn(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("stopped")
+		}
+		s.log.Error(name+" stopped", "err", err)
+		select {
+		case s.failed <- fmt.Errorf("%s: %w", name, err):
+		default:
 		}
 	}()
 }

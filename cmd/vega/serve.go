@@ -29,12 +29,21 @@ func serve(ctx context.Context, cfg Config, r roles, stderr io.Writer) error {
 	log := newLogger(cfg, stderr)
 	runCtx, stop := context.WithCancel(ctx)
 	defer stop()
-	sys, err := openSystem(ctx, cfg, log)
+	sys, err := openSystem(ctx, cfg, log, true)
 	if err != nil {
 		return err
 	}
 	defer sys.close()
 	defer stop() // background work ends before sys.close releases what it uses
+	// A background role that fails stops the process (and its API).
+	go func() {
+		select {
+		case err := <-sys.failed:
+			sys.failed <- err // for roleError
+			stop()
+		case <-runCtx.Done():
+		}
+	}()
 
 	if err := sys.startRelay(runCtx); err != nil {
 		return err
@@ -72,24 +81,46 @@ func serve(ctx context.Context, cfg Config, r roles, stderr io.Writer) error {
 	}
 	if !r.api {
 		fmt.Fprintln(stderr, "vega: running")
-		<-ctx.Done()
-		return nil
+		<-runCtx.Done()
+		return sys.roleError(ctx)
 	}
-	return sys.serveAPI(runCtx, ctx, p, stderr)
+	if err := sys.serveAPI(runCtx, p, r.worker, stderr); err != nil {
+		return err
+	}
+	return sys.roleError(ctx)
 }
 
-// serveAPI serves the HTTP API (and the dashboard) until ctx ends.
-func (s *system) serveAPI(runCtx, ctx context.Context, p *pipeline, stderr io.Writer) error {
+// roleError returns why the process stops: nil when ctx ended (a signal),
+// else the failed role's error.
+func (s *system) roleError(ctx context.Context) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	select {
+	case err := <-s.failed:
+		return err
+	default:
+		return errors.New("stopped")
+	}
+}
+
+// serveAPI serves the HTTP API (and the dashboard) until ctx ends. Only
+// `vega dev` (dev) makes up an admin token when none is configured: a
+// production process must not print one to its logs.
+func (s *system) serveAPI(ctx context.Context, p *pipeline, dev bool, stderr io.Writer) error {
 	q, err := queries.New(s.readDB, s.dialect, s.store, queries.Options{})
 	if err != nil {
 		return err
 	}
 	token := s.cfg.BootstrapToken
-	generated := token == ""
+	generated := token == "" && dev
 	if generated {
 		if token, err = newToken(); err != nil {
 			return err
 		}
+	}
+	if token == "" {
+		s.log.Warn("no VEGA_BOOTSTRAP_TOKEN: no admin token is accepted; only issued tokens work")
 	}
 	// SARIF uploads import as the sarif-upload engine; the sarif engine's
 	// importer (p.importer) is for the configured tool.
@@ -121,6 +152,7 @@ func (s *system) serveAPI(runCtx, ctx context.Context, p *pipeline, stderr io.Wr
 		BootstrapToken: token,
 		SessionKey:     derivedKey(p.fpKey, "vega dashboard sessions v1"),
 		MaxUploadBytes: s.cfg.MaxSnapshotBytes,
+		SecureCookies:  s.cfg.SecureCookies,
 		Logger:         s.log,
 	})
 	if err != nil {
@@ -201,7 +233,7 @@ func runnerFlags(fs *flag.FlagSet) runFunc {
 
 func runRunner(ctx context.Context, cfg Config, scanID string, f uint64, stderr io.Writer) error {
 	log := newLogger(cfg, stderr).With("scan_id", scanID)
-	sys, err := openSystem(ctx, cfg, log)
+	sys, err := openSystem(ctx, cfg, log, true)
 	if err != nil {
 		return err
 	}

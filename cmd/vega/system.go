@@ -46,7 +46,11 @@ type system struct {
 	dialect         projections.Dialect
 	projections     *projections.Runner
 	background      sync.WaitGroup
-	closers         []func() error
+	// failed receives the first error of a background role; serve stops
+	// the process with it, so a role that died never leaves a process that
+	// looks alive and does nothing.
+	failed  chan error
+	closers []func() error
 }
 
 // natsConfig maps the VEGA_* settings onto the bus adapter's.
@@ -65,8 +69,13 @@ func natsConfig(cfg Config) vnats.Config {
 	}
 }
 
-func openSystem(ctx context.Context, cfg Config, log *slog.Logger) (*system, error) {
-	s := &system{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+// withBus says whether openSystem connects to NATS: maintenance commands
+// that only read or clean the store must not start an embedded server on a
+// data dir that a running `vega dev` owns.
+type withBus bool
+
+func openSystem(ctx context.Context, cfg Config, log *slog.Logger, bus withBus) (*system, error) {
+	s := &system{cfg: cfg, log: log, registry: prometheus.NewRegistry(), failed: make(chan error, 1)}
 	s.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	store, kind, err := openStore(ctx, cfg, log)
 	if err != nil {
@@ -96,6 +105,9 @@ func openSystem(ctx context.Context, cfg Config, log *slog.Logger) (*system, err
 	}
 
 	s.bus = natsConfig(cfg)
+	if !bus {
+		return s, nil
+	}
 	nc, closeBus, err := vnats.Connect(ctx, s.bus, log)
 	if err != nil {
 		s.close()
@@ -123,13 +135,7 @@ func (s *system) startRelay(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("relay: %w", err)
 	}
-	s.background.Add(1)
-	go func() {
-		defer s.background.Done()
-		if err := relay.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			s.log.Error("relay stopped", "err", err)
-		}
-	}()
+	s.goBackground(ctx, "relay", relay.Run)
 	return nil
 }
 
@@ -144,13 +150,7 @@ func (s *system) startProjections(ctx context.Context) error {
 		return fmt.Errorf("projections: %w", err)
 	}
 	s.projections = r
-	s.background.Add(1)
-	go func() {
-		defer s.background.Done()
-		if err := r.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			s.log.Error("projections stopped", "err", err)
-		}
-	}()
+	s.goBackground(ctx, "projections", r.Run)
 	return nil
 }
 
