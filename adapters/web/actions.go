@@ -344,8 +344,13 @@ func (s *Server) bulkTriage(w http.ResponseWriter, r *http.Request, u *user) err
 	switch r.PostFormValue("target") {
 	case "selected":
 		for _, id := range r.PostForm["issue"] {
-			// Every selected issue must be of the list's project: a
-			// tampered form cannot reach another project's issues.
+			// Every selected issue must be one the caller may see (the
+			// same scoping as the API: not in another project, not in a
+			// removed repository) and of the list's project: a tampered
+			// form reaches nothing else.
+			if _, err := s.q.Issue(ctx, u.caller(), id); err != nil {
+				return fmt.Errorf("issue %s: %w", id, domain.ErrNotFound)
+			}
 			pid, err := s.q.ProjectOfIssue(ctx, id)
 			if err != nil || pid != projectID {
 				return fmt.Errorf("issue %s: %w", id, domain.ErrNotFound)
