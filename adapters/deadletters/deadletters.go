@@ -6,6 +6,7 @@ package deadletters
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -79,6 +80,26 @@ func (s *Store) List(ctx context.Context, limit int) ([]vnats.DeadLetter, error)
 		out = append(out, dl)
 	}
 	return out, rows.Err()
+}
+
+// ErrNotFound is returned by Get for an ID that is not parked.
+var ErrNotFound = errors.New("no such dead letter")
+
+// Get returns one parked message by ID (ErrNotFound when there is none).
+func (s *Store) Get(ctx context.Context, id string) (vnats.DeadLetter, error) {
+	var dl vnats.DeadLetter
+	var seq, parked int64
+	err := s.db.QueryRowContext(ctx, `SELECT id, consumer, subject, stream_seq, event_id, data, error, deliveries, parked_at
+		FROM dead_letters WHERE id = $1`, id).Scan(&dl.ID, &dl.Consumer, &dl.Subject, &seq, &dl.EventID, &dl.Data, &dl.Error, &dl.Deliveries, &parked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return dl, fmt.Errorf("dead letter %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return dl, fmt.Errorf("get dead letter %s: %w", id, err)
+	}
+	dl.StreamSeq = uint64(seq)
+	dl.ParkedAt = time.UnixMicro(parked).UTC()
+	return dl, nil
 }
 
 // Delete implements nats.DeadLetterStore.

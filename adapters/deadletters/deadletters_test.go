@@ -2,6 +2,7 @@ package deadletters_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -44,6 +45,12 @@ func exercise(t *testing.T, s *deadletters.Store) {
 	if g.Consumer != a.Consumer || g.Subject != a.Subject || g.StreamSeq != 7 || g.EventID != a.EventID ||
 		string(g.Data) != `{"x":1}` || g.Error != "boom" || g.Deliveries != 5 || !g.ParkedAt.Equal(at) {
 		t.Errorf("round trip: %+v", g)
+	}
+	if g, err := s.Get(ctx, b.ID); err != nil || g.StreamSeq != 8 {
+		t.Errorf("get %s: %+v %v", b.ID, g, err)
+	}
+	if _, err := s.Get(ctx, "missing"); !errors.Is(err, deadletters.ErrNotFound) {
+		t.Errorf("get of a missing id: %v", err)
 	}
 	if err := s.Delete(ctx, a.ID); err != nil {
 		t.Fatal(err)

@@ -52,20 +52,15 @@ func runDeadLetters(ctx context.Context, cfg Config, args []string, stdout, stde
 			fmt.Fprintf(stdout, "replayed %d dead letters\n", n)
 			return err
 		case *id != "":
-			dls, err := q.List(ctx, 0)
+			dl, err := sys.dead.Get(ctx, *id)
 			if err != nil {
 				return err
 			}
-			for _, dl := range dls {
-				if dl.ID == *id {
-					if err := q.Replay(ctx, dl); err != nil {
-						return err
-					}
-					fmt.Fprintf(stdout, "replayed %s to %s\n", dl.ID, dl.Consumer)
-					return nil
-				}
+			if err := q.Replay(ctx, dl); err != nil {
+				return err
 			}
-			return fmt.Errorf("no dead letter %q", *id)
+			fmt.Fprintf(stdout, "replayed %s to %s\n", dl.ID, dl.Consumer)
+			return nil
 		}
 		return usageError{usage}
 	}
