@@ -132,3 +132,23 @@ func TestUsage(t *testing.T) {
 		t.Errorf("version: %v %q", err, stdout.String())
 	}
 }
+
+// TestRunnerEnvCarriesFlags: a setting given as a flag to the worker reaches
+// its process-launched runners; the provider's key never does.
+func TestRunnerEnvCarriesFlags(t *testing.T) {
+	t.Parallel()
+	c, err := loadConfig(flag.NewFlagSet("t", flag.ContinueOnError), []string{"-scan-lease", "45s", "-engine-sarif-command", "semgrep {output}"},
+		env(map[string]string{"VEGA_LLM_PROVIDER_API_KEY": "sk-provider-secret"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(runnerEnv(c), "\n")
+	for _, want := range []string{"VEGA_SCAN_LEASE=45s", "VEGA_ENGINE_SARIF_COMMAND=semgrep {output}", "VEGA_NATS_STREAM=VEGA_EVENTS"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("runner env lacks %q:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "sk-provider-secret") || strings.Contains(got, "PROVIDER_API_KEY") {
+		t.Errorf("runner env carries the provider key:\n%s", got)
+	}
+}

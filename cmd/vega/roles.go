@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -235,7 +236,7 @@ func (s *system) launcher(ctx context.Context, p *pipeline) (worker.Launcher, er
 		if err != nil {
 			return nil, err
 		}
-		extra := []string{"VEGA_DATA_DIR=" + dataDir}
+		extra := append(runnerEnv(s.cfg), "VEGA_DATA_DIR="+dataDir)
 		if s.cfg.LLMProxyURL != "" {
 			extra = append(extra, "VEGA_LLM_PROXY_URL="+s.cfg.LLMProxyURL)
 		}
@@ -258,6 +259,33 @@ func (s *system) launcher(ctx context.Context, p *pipeline) (worker.Launcher, er
 		})
 	}
 	return nil, fmt.Errorf("unknown launcher %q", s.cfg.RunnerLauncher)
+}
+
+// runnerEnv passes the resolved settings a runner needs, so that values given
+// as flags to the worker reach its runners like environment variables do.
+// The provider's key is never among them.
+func runnerEnv(c Config) []string {
+	env := []string{
+		"VEGA_NATS_STREAM=" + c.NATSStream,
+		"VEGA_NATS_SUBJECT_PREFIX=" + c.NATSSubjectPrefix,
+		"VEGA_SCAN_TIMEOUT=" + c.ScanTimeout.String(),
+		"VEGA_SCAN_LEASE=" + c.ScanLease.String(),
+		"VEGA_MAX_SCAN_ATTEMPTS=" + strconv.Itoa(c.MaxScanAttempts),
+		"VEGA_LLM_MODEL=" + c.LLMModel,
+		"VEGA_LOG_LEVEL=" + c.LogLevel,
+		"VEGA_LOG_FORMAT=" + c.LogFormat,
+	}
+	for k, v := range map[string]string{
+		"VEGA_DATABASE_URL": c.DatabaseURL, "VEGA_NATS_URL": c.NATSURL, "VEGA_NATS_TOKEN": c.NATSToken,
+		"VEGA_NATS_CREDENTIALS": c.NATSCredentials, "VEGA_BLOB_URL": c.BlobURL, "VEGA_FINGERPRINT_KEY": c.FingerprintKey,
+		"VEGA_ENGINE_SARIF_COMMAND": c.EngineSarifCommand, "VEGA_ENGINE_AGENT_COMMAND": c.EngineAgentCommand,
+		"VEGA_ENGINE_AGENT_ENV": c.EngineAgentEnv,
+	} {
+		if v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
 }
 
 func splitList(v string) []string {
