@@ -264,6 +264,10 @@ var errBadCSRF = fmt.Errorf("the form's CSRF token is missing or wrong: reload t
 // mr is positioned after it.
 type multipartFunc func(w http.ResponseWriter, r *http.Request, u *user, mr *multipart.Reader) error
 
+// UploadTimeout bounds reading an upload form's body, as the API bounds its
+// uploads (httpapi.DefaultUploadTimeout).
+const UploadTimeout = 15 * time.Minute
+
 // multipartAction wraps a file upload form like action, streaming: the
 // form's first part must be its "csrf" field, checked before any file
 // byte is read.
@@ -273,6 +277,9 @@ func (s *Server) multipartAction(fn multipartFunc) http.HandlerFunc {
 		if !ok {
 			return
 		}
+		// A client that trickles its body cannot hold the request forever:
+		// the same bound as the API's uploads.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(UploadTimeout))
 		mr, err := r.MultipartReader()
 		if err != nil {
 			s.fail(w, r, u, &domain.InvalidArgumentError{Field: "file", Reason: "send the form as multipart/form-data"})
